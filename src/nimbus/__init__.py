@@ -1,0 +1,1 @@
+"""Nimbus: AWS Lambda on your own machines."""

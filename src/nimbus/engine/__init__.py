@@ -1,0 +1,1 @@
+"""The data plane: zygotes, execution environments, pools, the Invoker."""

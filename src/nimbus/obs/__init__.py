@@ -1,0 +1,1 @@
+"""Observability: log lines, log storage, metering records."""

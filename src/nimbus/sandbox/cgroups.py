@@ -1,0 +1,185 @@
+"""Per-environment cgroups: memory = MemorySize, CPU proportional to memory, a pids cap.
+
+cgroup v1 (one hierarchy per controller) and v2 (unified) are both supported;
+the node's cgroups live under the cgroup the engine itself runs in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+CPU_PERIOD_US = 100_000
+MB_PER_VCPU = 1769  # AWS: 1,769 MB of memory buys one full vCPU
+V1_CONTROLLERS = ("memory", "cpu", "pids")
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_mb: int
+    pids: int = 1024
+
+    @property
+    def cpu_quota_us(self) -> int:
+        return max(1000, math.ceil(CPU_PERIOD_US * self.memory_mb / MB_PER_VCPU))
+
+
+def _own_path(controller: str) -> str:
+    """This process's cgroup path for `controller` ("" = the v2 unified line)."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, names, path = line.split(":", 2)
+        if (controller == "" and names == "") or controller in names.split(","):
+            return path
+    raise LookupError(controller)
+
+
+def _write(path: Path, value: str) -> None:
+    path.write_text(value)
+
+
+class EnvCgroup:
+    """One environment's cgroup(s): one directory per v1 controller, or one v2 directory."""
+
+    def __init__(self, dirs: dict[str, Path], version: int) -> None:
+        self.dirs = dirs
+        self.version = version
+
+    def procs_files(self) -> dict[str, str]:
+        """controller -> path of cgroup.procs relative to that controller's node directory."""
+        return {name: f"{d.name}/cgroup.procs" for name, d in self.dirs.items()}
+
+    def peak_memory_bytes(self) -> int:
+        name = "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
+        try:
+            return int((self.dirs["memory"] / name).read_text())
+        except (OSError, ValueError):
+            return 0
+
+    def oom_killed(self) -> bool:
+        name = "memory.oom_control" if self.version == 1 else "memory.events"
+        try:
+            for line in (self.dirs["memory"] / name).read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and int(value) > 0:
+                    return True
+        except OSError:
+            pass
+        return False
+
+    def destroy(self) -> None:
+        """Kill whatever is left inside and remove the directories."""
+        for d in self.dirs.values():
+            kill_file = d / "cgroup.kill"
+            for _ in range(50):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as e:
+                    if e.errno != errno.EBUSY:
+                        break
+                    if kill_file.exists():
+                        with contextlib.suppress(OSError):
+                            _write(kill_file, "1")
+                    else:
+                        for pid in (d / "cgroup.procs").read_text().split():
+                            with contextlib.suppress(ProcessLookupError):
+                                os.kill(int(pid), signal.SIGKILL)
+                    time.sleep(0.002)
+
+
+class CgroupManager:
+    """Creates the node's parent cgroup(s) and one child cgroup per environment."""
+
+    def __init__(self, version: int, parents: dict[str, Path]) -> None:
+        self.version = version
+        self.parents = parents  # controller -> node directory (v2: "memory"/"cpu"/"pids" share)
+
+    @classmethod
+    def detect(cls, node_name: str) -> CgroupManager | None:
+        """The manager for this host, or None if cgroups can't be managed here."""
+        try:
+            if (ROOT / "cgroup.controllers").exists():
+                return cls._setup_v2(node_name)
+            return cls._setup_v1(node_name)
+        except (OSError, LookupError):
+            return None
+
+    @classmethod
+    def _setup_v1(cls, node_name: str) -> CgroupManager:
+        parents = {}
+        for name in V1_CONTROLLERS:
+            parent = ROOT / name / _own_path(name).lstrip("/") / node_name
+            parent.mkdir(exist_ok=True)
+            parents[name] = parent
+        return cls(1, parents)
+
+    @classmethod
+    def _setup_v2(cls, node_name: str) -> CgroupManager:
+        own = ROOT / _own_path("").lstrip("/")
+        wanted = {"memory", "cpu", "pids"}
+        if not wanted <= set((own / "cgroup.controllers").read_text().split()):
+            raise LookupError("cgroup v2 controllers not delegated")
+        try:
+            _write(own / "cgroup.subtree_control", "+memory +cpu +pids")
+        except OSError as e:
+            # "No internal processes": move ourselves to a leaf, then enable.
+            if e.errno != errno.EBUSY:
+                raise
+            leaf = own / "nimbus-supervisor"
+            leaf.mkdir(exist_ok=True)
+            for pid in (own / "cgroup.procs").read_text().split():
+                with contextlib.suppress(OSError):
+                    _write(leaf / "cgroup.procs", pid)
+            _write(own / "cgroup.subtree_control", "+memory +cpu +pids")
+        parent = own / node_name
+        parent.mkdir(exist_ok=True)
+        _write(parent / "cgroup.subtree_control", "+memory +cpu +pids")
+        return cls(2, {name: parent for name in wanted})
+
+    def create(self, env_id: str, limits: Limits) -> EnvCgroup:
+        if self.version == 1:
+            dirs = {name: parent / env_id for name, parent in self.parents.items()}
+            for d in dirs.values():
+                d.mkdir()
+            memory = str(limits.memory_mb * 1024 * 1024)
+            _write(dirs["memory"] / "memory.limit_in_bytes", memory)
+            _write(dirs["cpu"] / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+            _write(dirs["cpu"] / "cpu.cfs_quota_us", str(limits.cpu_quota_us))
+            _write(dirs["pids"] / "pids.max", str(limits.pids))
+            return EnvCgroup(dirs, 1)
+        d = self.parents["memory"] / env_id
+        d.mkdir()
+        _write(d / "memory.max", str(limits.memory_mb * 1024 * 1024))
+        with contextlib.suppress(OSError):
+            _write(d / "memory.swap.max", "0")
+        _write(d / "cpu.max", f"{limits.cpu_quota_us} {CPU_PERIOD_US}")
+        _write(d / "pids.max", str(limits.pids))
+        return EnvCgroup({"memory": d, "cpu": d, "pids": d}, 2)
+
+    def mount_dirs(self) -> dict[str, str]:
+        """Directories the zygote binds into its private area (one per distinct parent)."""
+        return {name: str(path) for name, path in self.parents.items()} if self.version == 1 \
+            else {"unified": str(self.parents["memory"])}
+
+    def procs_paths(self, cgroup: EnvCgroup) -> list[str]:
+        """Where the child writes to join, as seen inside the zygote's template root."""
+        if self.version == 1:
+            return [f"/.nimbus/cgroup/{name}/{rel}" for name, rel in cgroup.procs_files().items()]
+        return [f"/.nimbus/cgroup/unified/{cgroup.dirs['memory'].name}/cgroup.procs"]
+
+    def remove_node(self) -> None:
+        for parent in set(self.parents.values()):
+            for child in parent.iterdir():
+                if child.is_dir():
+                    EnvCgroup({"x": child}, self.version).destroy()
+            with contextlib.suppress(OSError):
+                parent.rmdir()

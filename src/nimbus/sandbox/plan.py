@@ -1,0 +1,54 @@
+"""The sandbox plan: what the zygote's template root holds and how each environment is confined."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import nimbus.runtime
+
+RUNTIME_DIR = Path(nimbus.runtime.__file__).resolve().parent
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc")
+HIDDEN_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-")
+
+
+def interpreter_prefix(interpreter: str) -> str:
+    """The install prefix of an interpreter (`.../bin/python3.12` -> `...`)."""
+    return str(Path(os.path.realpath(interpreter)).parent.parent)
+
+
+def rootfs_spec(
+    mountpoint: Path, interpreter: str, code_store: Path, cgroup_dirs: dict[str, str]
+) -> dict[str, Any]:
+    prefix = interpreter_prefix(interpreter)
+    binds = list(SYSTEM_DIRS)
+    if not any(prefix == d or prefix.startswith(d + "/") for d in SYSTEM_DIRS):
+        binds.append(prefix)
+    return {
+        "root": str(mountpoint),
+        "ro_binds": binds,
+        "hide": list(HIDDEN_FILES),
+        "runtime_dir": str(RUNTIME_DIR),
+        "code_store": str(code_store),
+        "cgroups": cgroup_dirs,
+    }
+
+
+def confine_spec(
+    code_rel: str,
+    uid: int,
+    tmp_mb: int,
+    cgroup_procs: list[str],
+    nofile: int,
+    nproc: int,
+) -> dict[str, Any]:
+    return {
+        "code": code_rel,
+        "uid": uid,
+        "tmp_mb": tmp_mb,
+        "cgroup_procs": cgroup_procs,
+        "nofile": nofile,
+        "nproc": nproc,
+        "hostname": "localhost",
+    }
