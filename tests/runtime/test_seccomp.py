@@ -78,9 +78,7 @@ def _probes():
     r["bpf"] = _syscall(NRS["bpf"], 0xFFFF, 0, 0)
     r["sethostname"] = _errno_of(libc.sethostname(b"x" * 200, 200))
     # Namespace flags are refused, other unshare/clone flags are not.
-    for name in ("CLONE_NEWUSER", "CLONE_NEWNS", "CLONE_NEWNET", "CLONE_NEWTIME"):
-        r["unshare_" + name] = _errno_of(libc.unshare(getattr(seccomp, name)))
-    r["unshare_files"] = _errno_of(libc.unshare(0x400))  # CLONE_FILES
+    # (clone first: a successful unshare(CLONE_NEWUSER) would make it fail anyway.)
     pid = libc.syscall(ctypes.c_long(NRS["clone"]), ctypes.c_ulong(0x10000000 | signal.SIGCHLD),
                        *[ctypes.c_long(0)] * 4)  # fmt: skip
     if pid == 0:  # only reached if the filter let it through
@@ -88,6 +86,9 @@ def _probes():
     if pid > 0:
         os.waitpid(pid, 0)
     r["clone_newuser"] = ctypes.get_errno() if pid == -1 else 0
+    for name in ("CLONE_NEWUSER", "CLONE_NEWNS", "CLONE_NEWNET", "CLONE_NEWTIME"):
+        r["unshare_" + name] = _errno_of(libc.unshare(getattr(seccomp, name)))
+    r["unshare_files"] = _errno_of(libc.unshare(0x400))  # CLONE_FILES
     r["clone3"] = _syscall(NRS["clone3"], 0, 0)  # unfiltered: EINVAL (size 0)
     if MACHINE == "x86_64":
         r["x32_getpid"] = _syscall(0x40000000 | 39)
@@ -98,7 +99,7 @@ def _probes():
         lambda: os._exit(_errno_of(libc.mount(b"none", MISSING, b"tmpfs", 0, None)))
     )
     seen = []
-    t = threading.Thread(target=seen.append, args=(threading.get_ident(),))
+    t = threading.Thread(target=lambda: seen.append(threading.get_ident()))
     t.start()
     t.join(10)
     r["thread"] = len(seen) == 1 and seen[0] != threading.get_ident()
@@ -107,11 +108,11 @@ def _probes():
     r["posix_spawn"] = os.waitstatus_to_exitcode(os.waitpid(spawned, 0)[1])
     exec_probe = (
         "import ctypes; libc = ctypes.CDLL(None, use_errno=True); "
-        "libc.mount(b'none', %r, b'tmpfs', 0, None); print(ctypes.get_errno())" % MISSING
+        f"libc.mount(b'none', {MISSING!r}, b'tmpfs', 0, None); print(ctypes.get_errno())"
     )
     out = subprocess.run([sys.executable, "-c", exec_probe], capture_output=True, timeout=60)
     r["exec_inherits_filter"] = out.stdout.decode().strip()
-    path = "/tmp/nimbus-seccomp-%d" % os.getpid()
+    path = f"/tmp/nimbus-seccomp-{os.getpid()}"
     with open(path, "w") as f:
         f.write("hello")
     with open(path) as f:
@@ -163,7 +164,7 @@ def probes():
     + (["x32_getpid"] if MACHINE == "x86_64" else []),
 )  # fmt: skip
 def test_denied_with_eperm(probes, name):
-    assert probes[name] == EPERM, "%s: %s" % (name, os.strerror(probes[name] or 0))
+    assert probes[name] == EPERM, f"{name}: {os.strerror(probes[name] or 0)}"
 
 
 def test_clone3_reports_enosys_so_glibc_falls_back(probes):
@@ -204,7 +205,7 @@ def _run_bpf(program, nr, arch, arg0=0):
             hit = {0x15: acc == k, 0x35: acc >= k, 0x45: bool(acc & k)}[code]
             pc += jt if hit else jf
         else:
-            raise AssertionError("unexpected opcode %#x" % code)
+            raise AssertionError(f"unexpected opcode {code:#x}")
 
 
 ERR_EPERM = seccomp.SECCOMP_RET_ERRNO | EPERM
@@ -252,11 +253,11 @@ def test_unsupported_architecture_raises():
 )  # fmt: skip
 def test_syscall_numbers_match_kernel_headers(machine, header):
     if not os.path.exists(header):
-        pytest.skip("%s not installed" % header)
+        pytest.skip(f"{header} not installed")
     text = Path(header).read_text()
     for name, nr in seccomp._ARCHES[machine]["syscalls"].items():
-        m = re.search(r"^#define __NR(?:3264)?_%s\s+(\d+)" % name, text, re.M)
-        assert m, "%s missing from %s" % (name, header)
+        m = re.search(rf"^#define __NR(?:3264)?_{name}\s+(\d+)", text, re.M)
+        assert m, f"{name} missing from {header}"
         assert int(m.group(1)) == nr, name
 
 
@@ -281,9 +282,9 @@ print(json.dumps({"version": sys.version_info[:2], "mount": mount_errno,
 
 @pytest.mark.parametrize("minor", [9, 10, 11, 12, 13])
 def test_module_works_under_interpreter(minor):
-    found = sorted(glob.glob("/root/.pyenv/versions/3.%d*/bin/python3.%d" % (minor, minor)))
+    found = sorted(glob.glob(f"/root/.pyenv/versions/3.{minor}*/bin/python3.{minor}"))
     if not found:
-        pytest.skip("python3.%d not installed" % minor)
+        pytest.skip(f"python3.{minor} not installed")
     out = subprocess.run(
         [found[-1], "-I", "-c", INTERPRETER_PROBE, str(MODULE_PATH)],
         capture_output=True,

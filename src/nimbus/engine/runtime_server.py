@@ -165,3 +165,217 @@ class _Connection(asyncio.Protocol):
     def close(self) -> None:
         if self._transport is not None:
             self._transport.abort()
+
+
+class HttpTransport:
+    """The Runtime API of one environment (implements `transport.Transport`)."""
+
+    def __init__(self, allowed_uid: int | None = None) -> None:
+        self._allowed_uid = allowed_uid
+        self._server: asyncio.Server | None = None
+        self._ready: asyncio.Future[Outcome | None] | None = None
+        self._init_failed = False
+        self._pending: _Pending | None = None
+        self._parked: deque[_Connection] = deque()
+        self._connections: set[_Connection] = set()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._ready = loop.create_future()
+        self._server = await loop.create_server(lambda: _Connection(self), "127.0.0.1", 0)
+
+    @property
+    def address(self) -> str:
+        """What AWS_LAMBDA_RUNTIME_API is set to."""
+        assert self._server is not None, "start() first"
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return f"{host}:{port}"
+
+    # Transport
+    def ready(self) -> asyncio.Future[Outcome | None]:
+        assert self._ready is not None, "start() first"
+        return self._ready
+
+    def invoke(self, invocation: Invocation) -> asyncio.Future[Outcome]:
+        if self._pending is not None and not self._pending.future.done():
+            raise RuntimeError("an invocation is already in flight in this environment")
+        self._pending = _Pending(invocation, asyncio.get_running_loop().create_future())
+        if self._parked:
+            self._deliver(self._parked.popleft())
+        return self._pending.future
+
+    def abort(self, reason: str) -> None:
+        if self._ready is not None:
+            _fail(self._ready, reason)
+        if self._pending is not None:
+            _fail(self._pending.future, reason)
+            self._pending = None
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self._connections):
+            connection.close()
+        self.abort("runtime API closed")
+
+    # Serving
+    def _admits(self, transport: asyncio.Transport) -> bool:
+        if self._allowed_uid is None:
+            return True
+        client_host, client_port = transport.get_extra_info("peername")[:2]
+        server_host, server_port = transport.get_extra_info("sockname")[:2]
+        uid = socket_owner_uid(client_port, server_port, client_host, server_host)
+        return uid == self._allowed_uid
+
+    def _handle(self, conn: _Connection, request: _Request) -> None:
+        path = unquote(request.url.split(b"?", 1)[0].decode("latin-1"))
+        if request.method == "GET" and path == NEXT:
+            self._next(conn)
+        elif request.method == "POST" and path == INIT_ERROR:
+            self._init_error(conn, request)
+        elif request.method == "POST" and path.startswith(INVOCATION):
+            request_id, _, action = path[len(INVOCATION) :].rpartition("/")
+            if action in ("response", "error") and request_id:
+                self._answer(conn, request, request_id, action)
+            else:
+                conn.reply(404, _error("NotFound", "Not found"))
+        else:
+            conn.reply(404, _error("NotFound", "Not found"))
+
+    def _next(self, conn: _Connection) -> None:
+        assert self._ready is not None
+        if self._init_failed:  # RAPID: Ready() from InitErrorState is not allowed
+            conn.reply(403, _error("InvalidStateTransition", "Runtime reported an init error"))
+            return
+        _settle(self._ready, None)
+        if self._pending is not None and not self._pending.future.done():
+            # A /next while the current invocation is unanswered (the runtime lost
+            # its connection, or just moved on) gets that same invocation again:
+            # RAPID stays in its Ready state and re-renders the current event; a
+            # runtime that never answers runs into the invoke timeout.
+            self._deliver(conn)
+        else:
+            conn.parked = True
+            self._parked.append(conn)  # no timeout: blocks until there is work
+
+    def _deliver(self, conn: _Connection) -> None:
+        assert self._pending is not None
+        conn.parked = False
+        self._pending.delivered = True
+        inv = self._pending.invocation
+        headers = [
+            ("Lambda-Runtime-Aws-Request-Id", inv.request_id),
+            ("Lambda-Runtime-Deadline-Ms", str(inv.deadline_ms)),
+            ("Lambda-Runtime-Invoked-Function-Arn", inv.invoked_arn),
+        ]
+        optional = (
+            ("Lambda-Runtime-Trace-Id", inv.trace_id),
+            ("Lambda-Runtime-Client-Context", inv.client_context),
+            ("Lambda-Runtime-Cognito-Identity", inv.cognito_identity),
+            ("Lambda-Runtime-Aws-Tenant-Id", inv.tenant_id),
+        )
+        headers += [(name, value) for name, value in optional if value]
+        conn.reply(200, inv.payload, headers)
+
+    def _init_error(self, conn: _Connection, request: _Request) -> None:
+        assert self._ready is not None
+        if self._ready.done():  # RAPID: InitError() after Ready() is not allowed
+            conn.reply(403, _error("InvalidStateTransition", "Init already completed"))
+            return
+        self._init_failed = True
+        error_type = request.headers.get(ERROR_TYPE)
+        if request.size > MAX_RESPONSE_BYTES:
+            outcome = Outcome("init_error", _TOO_LARGE.body, error_type=_TOO_LARGE_TYPE)
+            conn.reply(413, _ENTITY_TOO_LARGE)
+        else:
+            outcome = Outcome("init_error", bytes(request.body), error_type=error_type)
+            conn.reply(202, _OK)
+        _settle(self._ready, outcome)
+
+    def _answer(self, conn: _Connection, request: _Request, request_id: str, action: str) -> None:
+        pending = self._pending
+        if (
+            pending is None
+            or not pending.delivered
+            or pending.future.done()  # answered already, cancelled or aborted
+            or pending.invocation.request_id != request_id
+        ):
+            conn.reply(400, _INVALID_ID)  # RAPID: ErrInvalidInvokeID / ErrResponseSent
+            return
+        self._pending = None
+        streaming = request.headers.get(RESPONSE_MODE, "").lower() == "streaming"
+        if request.size > (MAX_STREAM_BYTES if streaming else MAX_RESPONSE_BYTES):
+            conn.reply(413, _ENTITY_TOO_LARGE)
+            _settle(pending.future, _TOO_LARGE)
+            return
+        conn.reply(202, _OK)
+        _settle(pending.future, _outcome(request, action, streaming))
+
+
+def _outcome(request: _Request, action: str, streaming: bool) -> Outcome:
+    body = bytes(request.body)
+    error_type = request.headers.get(ERROR_TYPE)
+    if action == "error":
+        return Outcome("error", body, error_type=error_type)
+    if streaming and error_type:
+        # Error trailers: the function failed mid-stream; report the error, not the
+        # partial stream. The trailer body is base64 of the usual error document.
+        try:
+            error_body = base64.b64decode(request.headers.get(ERROR_BODY, ""), validate=True)
+        except (binascii.Error, ValueError):
+            error_body = b""
+        return Outcome("error", error_body or _error(error_type, ""), error_type=error_type)
+    content_type = request.headers.get("content-type") or "application/json"
+    return Outcome("response", body, content_type=content_type)
+
+
+def socket_owner_uid(
+    local_port_of_client: int,
+    server_port: int,
+    client_host: str = "127.0.0.1",
+    server_host: str = "127.0.0.1",
+) -> int | None:
+    """The uid owning the client end of a loopback TCP connection to our server.
+
+    The client socket is the /proc/net/tcp(6) row whose local side is the peer
+    we accepted and whose remote side is our listening address. Hosts are
+    compared too: a socket on 127.0.0.2 may share the client's port number.
+    """
+    client = (ipaddress.ip_address(client_host), local_port_of_client)
+    server = (ipaddress.ip_address(server_host), server_port)
+    port_hex = f":{local_port_of_client:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as rows:
+                next(rows)  # column titles
+                for row in rows:
+                    fields = row.split()
+                    # Cheap port test first; TIME_WAIT (06) rows belong to no process (uid 0).
+                    if not fields[1].endswith(port_hex) or fields[3] == "06":
+                        continue
+                    if _endpoint(fields[1]) == client and _endpoint(fields[2]) == server:
+                        return int(fields[7])
+        except OSError:
+            continue
+    return None
+
+
+def _endpoint(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
+    """Decode '0100007F:1F90': the kernel prints each 32-bit word in host byte order."""
+    host_hex, port_hex = text.split(":")
+    words = [int(host_hex[i : i + 8], 16) for i in range(0, len(host_hex), 8)]
+    address = ipaddress.ip_address(struct.pack(f"={len(words)}I", *words))
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address, int(port_hex, 16)
+
+
+def _settle(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _fail(future: asyncio.Future[Any], reason: str) -> None:
+    if not future.done():
+        future.set_exception(EnvironmentGone(reason))
+        future.exception()  # mark retrieved: nobody may be waiting any more

@@ -18,7 +18,7 @@ import socket
 import sys
 import traceback
 
-from . import bootstrap, confine, libc, rootfs
+from . import bootstrap, confine, libc, rootfs, seccomp
 
 # Modules most handlers import: loaded once here, shared copy-on-write by every fork.
 PRELOAD = ("base64", "collections", "copy", "datetime", "decimal", "functools", "hashlib",
@@ -64,7 +64,6 @@ def _child(request, fds, own_fds):
         task_root = request["task_root"]
         version = "python%d.%d" % sys.version_info[:2]
         sys.path[:0] = [task_root, "/opt/python/lib/%s/site-packages" % version, "/opt/python"]
-        gc.unfreeze()
         bootstrap.run(socket.socket(fileno=fds[1]), request["handler"])
     except BaseException:
         try:
@@ -154,6 +153,7 @@ def main(spec_json):
     zygote = Zygote(control, isolate=bool(spec.get("rootfs")))
     if spec.get("rootfs"):
         rootfs.enter(spec["rootfs"])
+        seccomp.prepare()
     gc.collect()
     gc.freeze()
     zygote.send({"op": "ready", "pid": os.getpid(), "python": sys.version.split()[0]})
