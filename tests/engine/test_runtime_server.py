@@ -203,62 +203,81 @@ async def next_in_background(transport: HttpTransport) -> asyncio.Task[tuple[int
     return task
 
 
+async def http(url: str, *args: str) -> tuple[int, str]:
+    """(HTTP status, body) of one curl request."""
+    _, out = await curl("-w", "\n%{http_code}", *args, url)
+    body, _, status = out.rpartition("\n")
+    return int(status), body
+
+
 def test_invalid_and_repeated_request_ids_get_400() -> None:
     async def main() -> None:
         transport = await started()
         base = f"http://{transport.address}{API}/invocation"
         try:
-            code, out = await curl("-w", "%{http_code}", "-X", "POST", f"{base}/nope/response")
-            assert out.endswith("400") and "InvalidRequestID" in out
+            status, body = await http(f"{base}/nope/response", "-d", "1")
+            assert status == 400
+            assert json.loads(body) == {
+                "errorMessage": "Invalid request ID",
+                "errorType": "InvalidRequestID",
+            }
 
             pending = await next_in_background(transport)
             future = transport.invoke(invocation("r1", {}))
             code, out = await wait(pending)
             assert code == 0 and "Lambda-Runtime-Aws-Request-Id: r1" in out
 
-            code, out = await curl("-w", "%{http_code}", "-d", "1", f"{base}/other/response")
-            assert out.endswith("400")
+            assert (await http(f"{base}/other/response", "-d", "1"))[0] == 400
             assert not future.done()
-            code, out = await curl("-w", "%{http_code}", "-d", '"x"', f"{base}/r1/response")
-            assert out == '{"status":"OK"}202'
-            assert await wait(future) == Outcome("response", b'"x"', "application/x-www-form-urlencoded")
-            code, out = await curl("-w", "%{http_code}", "-d", "2", f"{base}/r1/response")
-            assert out.endswith("400") and "InvalidRequestID" in out
-            code, out = await curl("-w", "%{http_code}", "-d", "2", f"{base}/r1/error")
-            assert out.endswith("400")
-
-            code, out = await curl("-w", "%{http_code}", f"http://{transport.address}/nowhere")
-            assert out.endswith("404")
+            assert await http(f"{base}/r1/response", "-d", '"x"') == (202, '{"status":"OK"}')
+            assert await wait(future) == Outcome(
+                "response", b'"x"', "application/x-www-form-urlencoded"
+            )
+            assert (await http(f"{base}/r1/response", "-d", "2"))[0] == 400  # answered already
+            assert (await http(f"{base}/r1/error", "-d", "2"))[0] == 400
+            assert (await http(f"http://{transport.address}/nowhere"))[0] == 404
         finally:
             transport.close()
 
     run(main)
 
 
-def test_error_header_and_oversized_response(tmp_path: Path) -> None:
+def test_error_header_and_response_size_limit(tmp_path: Path) -> None:
     async def main() -> None:
         transport = await started()
         base = f"http://{transport.address}{API}/invocation"
-        try:
-            pending = await next_in_background(transport)
-            future = transport.invoke(invocation("e1", {}))
-            await wait(pending)
-            header = "Lambda-Runtime-Function-Error-Type: Custom.Err"
-            code, out = await curl("-w", "%{http_code}", "-H", header, "-d", "{}", f"{base}/e1/error")
-            assert out.endswith("202")
-            assert await wait(future) == Outcome("error", b"{}", error_type="Custom.Err")
 
-            big = tmp_path / "big.json"
-            big.write_bytes(b"x" * (6 * 1024 * 1024 + 101))
+        async def answer(request_id: str, *args: str) -> tuple[Outcome, int, str]:
             pending = await next_in_background(transport)
-            future = transport.invoke(invocation("big", {}))
+            future = transport.invoke(invocation(request_id, {}))
             await wait(pending)
-            code, out = await curl("-w", "%{http_code}", "--data-binary", f"@{big}", f"{base}/big/response")
-            assert out.endswith("413") and "RequestEntityTooLarge" in out
-            outcome = await wait(future)
+            status, body = await http(f"{base}/{request_id}/{args[0]}", *args[1:])
+            return await wait(future), status, body
+
+        try:
+            header = "Lambda-Runtime-Function-Error-Type: Custom.Err"
+            outcome, status, _ = await answer("e1", "error", "-H", header, "-d", "{}")
+            assert status == 202
+            assert outcome == Outcome("error", b"{}", error_type="Custom.Err")
+
+            # AWS's "6 MB" is 6 MiB + 100 bytes (RAPID's MaxPayloadSize).
+            largest = tmp_path / "largest.json"
+            largest.write_bytes(b"x" * (6 * 1024 * 1024 + 100))
+            outcome, status, _ = await answer("max", "response", "--data-binary", f"@{largest}")
+            assert status == 202 and outcome.kind == "response"
+            assert len(outcome.body) == 6 * 1024 * 1024 + 100
+
+            too_big = tmp_path / "too_big.json"
+            too_big.write_bytes(b"x" * (6 * 1024 * 1024 + 101))
+            outcome, status, body = await answer("big", "response", "--data-binary", f"@{too_big}")
+            assert status == 413 and json.loads(body)["errorType"] == "RequestEntityTooLarge"
             assert outcome.kind == "error"
             assert outcome.error_type == "Function.ResponseSizeTooLarge"
-            assert json.loads(outcome.body)["errorType"] == "Function.ResponseSizeTooLarge"
+            assert json.loads(outcome.body) == {
+                "errorMessage": "Response payload size exceeded maximum allowed payload size "
+                "(6291556 bytes).",
+                "errorType": "Function.ResponseSizeTooLarge",
+            }
         finally:
             transport.close()
 
@@ -285,9 +304,16 @@ def test_keep_alive_streaming_trailers_and_redelivery() -> None:
         try:
             for n, trailers in enumerate((b"", b"Lambda-Runtime-Function-Error-Type: E\r\n")):
                 rid = f"s{n}"
-                future = transport.invoke(invocation(rid, {"n": n}))
+                context = '{"custom":\r\n{"a":1}}'  # CR/LF must not split the header
+                extra = {"client_context": context, "cognito_identity": "{}", "tenant_id": "t"}
+                future = transport.invoke(invocation(rid, {"n": n}, **extra))
                 status, headers, body = await wait(request(reader, writer, next_req))
                 assert status == 200 and headers["Lambda-Runtime-Aws-Request-Id"] == rid
+                assert json.loads(headers["Lambda-Runtime-Client-Context"]) == {"custom": {"a": 1}}
+                assert headers["Lambda-Runtime-Cognito-Identity"] == "{}"
+                assert headers["Lambda-Runtime-Aws-Tenant-Id"] == "t"
+                assert "Lambda-Runtime-Trace-Id" not in headers  # not set: not sent
+                assert json.loads(body) == {"n": n}
                 if n:  # an unanswered invocation is handed out again by the next /next
                     _, again, _ = await wait(request(reader, writer, next_req))
                     assert again["Lambda-Runtime-Aws-Request-Id"] == rid
@@ -295,11 +321,15 @@ def test_keep_alive_streaming_trailers_and_redelivery() -> None:
                 if trailers:
                     trailers += b"Lambda-Runtime-Function-Error-Body: " + error_body + b"\r\n"
                 stream = (
-                    f"POST {API}/invocation/{rid}/response HTTP/1.1\r\nHost: x\r\n"
-                    "Lambda-Runtime-Function-Response-Mode: streaming\r\n"
-                    "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    "5\r\nhello\r\n6\r\n world\r\n0\r\n"
-                ).encode() + trailers + b"\r\n"
+                    (
+                        f"POST {API}/invocation/{rid}/response HTTP/1.1\r\nHost: x\r\n"
+                        "Lambda-Runtime-Function-Response-Mode: streaming\r\n"
+                        "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        "5\r\nhello\r\n6\r\n world\r\n0\r\n"
+                    ).encode()
+                    + trailers
+                    + b"\r\n"
+                )
                 status, _, body = await wait(request(reader, writer, stream))
                 assert (status, body) == (202, b'{"status":"OK"}')
                 outcome = await wait(future)
@@ -310,6 +340,49 @@ def test_keep_alive_streaming_trailers_and_redelivery() -> None:
                     assert json.loads(outcome.body) == {"errorType": "E", "errorMessage": "m"}
         finally:
             writer.close()
+            transport.close()
+
+    run(main)
+
+
+def test_pipelined_requests_wait_behind_a_parked_next() -> None:
+    async def main() -> None:
+        transport = await started()
+        host, port = transport.address.split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write(
+                f"GET {API}/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n"
+                f"POST {API}/invocation/p1/response HTTP/1.1\r\nHost: x\r\n"
+                "Content-Length: 2\r\n\r\nok".encode()
+            )
+            await wait(transport.ready())
+            future = transport.invoke(invocation("p1", {}))
+            status, headers, _ = await wait(request(reader, writer, b""))
+            assert status == 200 and headers["Lambda-Runtime-Aws-Request-Id"] == "p1"
+            status, _, _ = await wait(request(reader, writer, b""))
+            assert status == 202
+            assert await wait(future) == Outcome("response", b"ok")
+        finally:
+            writer.close()
+            transport.close()
+
+    run(main)
+
+
+def test_init_error_then_next_is_refused() -> None:
+    async def main() -> None:
+        transport = await started()
+        try:
+            header = "Lambda-Runtime-Function-Error-Type: Runtime.Custom"
+            url = f"http://{transport.address}{API}/init/error"
+            assert await http(url, "-H", header, "-d", "{}") == (202, '{"status":"OK"}')
+            assert await wait(transport.ready()) == Outcome(
+                "init_error", b"{}", error_type="Runtime.Custom"
+            )
+            status, body = await http(f"http://{transport.address}{API}/invocation/next")
+            assert status == 403 and json.loads(body)["errorType"] == "InvalidStateTransition"
+        finally:
             transport.close()
 
     run(main)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import time
+import uuid
 from collections import defaultdict
 
 from nimbus.config import EngineConfig
@@ -59,7 +60,7 @@ class Engine:
         mode = self.config.isolation
         want = mode in ("auto", "full")
         if want and os.geteuid() == 0:
-            self._cgroups = CgroupManager.detect(f"nimbus-{os.getpid()}")
+            self._cgroups = CgroupManager.detect(f"nimbus-{os.getpid()}-{uuid.uuid4().hex[:6]}")
         self.isolation = host.probe(self._cgroups.version if self._cgroups else None)
         isolate = want and self.isolation.namespaces
         if mode == "full" and not self.isolation.full:

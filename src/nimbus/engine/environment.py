@@ -44,13 +44,17 @@ class Environment:
         self.doomed = False  # must not be reused (timeout, crash, OOM, init error)
         self.exit_status: int | None = None
         self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._final_peak_mb = 0
+        self._final_oom = False
 
     @property
     def alive(self) -> bool:
         return self.exit_status is None
 
     def on_exit(self, status: int) -> None:
-        """The zygote reported our process' end."""
+        """The zygote reported our process' end (its cgroup is about to go: read it now)."""
+        self._final_peak_mb = self.max_memory_mb()
+        self._final_oom = self.oom_killed()
         self.exit_status = status
         self.doomed = True
         if not self.exited.done():
@@ -85,6 +89,8 @@ class Environment:
 
     def max_memory_mb(self) -> int:
         """Peak memory of the environment (cgroup peak; VmHWM when there are no cgroups)."""
+        if not self.alive:
+            return self._final_peak_mb
         peak = self.cgroup.peak_memory_bytes() if self.cgroup else 0
         if not peak and self.pid and self.alive:
             with contextlib.suppress(OSError, ValueError):
@@ -94,4 +100,6 @@ class Environment:
         return math.ceil(peak / (1024 * 1024))
 
     def oom_killed(self) -> bool:
+        if not self.alive:
+            return self._final_oom
         return bool(self.cgroup and self.cgroup.oom_killed())

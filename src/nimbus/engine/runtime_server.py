@@ -39,23 +39,21 @@ ERROR_TYPE = "lambda-runtime-function-error-type"
 ERROR_BODY = "lambda-runtime-function-error-body"
 RESPONSE_MODE = "lambda-runtime-function-response-mode"
 
-_OK = b'{"status":"OK"}'
-_TOO_LARGE_TYPE = "Function.ResponseSizeTooLarge"
-_TOO_LARGE = Outcome(
-    "error",
-    b'{"errorMessage":"Response payload size exceeded maximum allowed payload size '
-    b'(6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}',
-    error_type=_TOO_LARGE_TYPE,
-)
-
 
 def _error(error_type: str, message: str) -> bytes:
     return orjson.dumps({"errorMessage": message, "errorType": error_type})
 
 
+_OK = b'{"status":"OK"}'
 _INVALID_ID = _error("InvalidRequestID", "Invalid request ID")
-_ENTITY_TOO_LARGE = _error(
-    "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+_NOT_FOUND = _error("NotFound", "Not found")
+_SIZE = f"maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+_ENTITY_TOO_LARGE = _error("RequestEntityTooLarge", f"Exceeded {_SIZE}")
+# What the caller gets instead of a too large response.
+_TOO_LARGE = Outcome(
+    "error",
+    _error("Function.ResponseSizeTooLarge", f"Response payload size exceeded {_SIZE}"),
+    error_type="Function.ResponseSizeTooLarge",
 )
 
 
@@ -67,13 +65,6 @@ class _Request:
     body: bytearray = field(default_factory=bytearray)
     size: int = 0  # bytes received; the body keeps at most MAX_STREAM_BYTES of them
     keep_alive: bool = True
-
-
-@dataclass(slots=True)
-class _Pending:
-    invocation: Invocation
-    future: asyncio.Future[Outcome]
-    delivered: bool = False
 
 
 class _Connection(asyncio.Protocol):
@@ -107,7 +98,7 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             self._current = _Request(keep_alive=False)
             self.reply(400, _error("InvalidRequest", "Malformed HTTP request"))
 
@@ -175,7 +166,8 @@ class HttpTransport:
         self._server: asyncio.Server | None = None
         self._ready: asyncio.Future[Outcome | None] | None = None
         self._init_failed = False
-        self._pending: _Pending | None = None
+        # The invocation handed to invoke() and its answer; None between invocations.
+        self._pending: tuple[Invocation, asyncio.Future[Outcome]] | None = None
         self._parked: deque[_Connection] = deque()
         self._connections: set[_Connection] = set()
 
@@ -197,18 +189,19 @@ class HttpTransport:
         return self._ready
 
     def invoke(self, invocation: Invocation) -> asyncio.Future[Outcome]:
-        if self._pending is not None and not self._pending.future.done():
+        if self._pending is not None and not self._pending[1].done():
             raise RuntimeError("an invocation is already in flight in this environment")
-        self._pending = _Pending(invocation, asyncio.get_running_loop().create_future())
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._pending = (invocation, future)
         if self._parked:
             self._deliver(self._parked.popleft())
-        return self._pending.future
+        return future
 
     def abort(self, reason: str) -> None:
         if self._ready is not None:
             _fail(self._ready, reason)
         if self._pending is not None:
-            _fail(self._pending.future, reason)
+            _fail(self._pending[1], reason)
             self._pending = None
 
     def close(self) -> None:
@@ -229,18 +222,18 @@ class HttpTransport:
 
     def _handle(self, conn: _Connection, request: _Request) -> None:
         path = unquote(request.url.split(b"?", 1)[0].decode("latin-1"))
+        request_id, _, action = path.removeprefix(INVOCATION).rpartition("/")
         if request.method == "GET" and path == NEXT:
             self._next(conn)
         elif request.method == "POST" and path == INIT_ERROR:
             self._init_error(conn, request)
-        elif request.method == "POST" and path.startswith(INVOCATION):
-            request_id, _, action = path[len(INVOCATION) :].rpartition("/")
-            if action in ("response", "error") and request_id:
+        elif request.method == "POST" and path.startswith(INVOCATION) and request_id:
+            if action in ("response", "error"):
                 self._answer(conn, request, request_id, action)
             else:
-                conn.reply(404, _error("NotFound", "Not found"))
+                conn.reply(404, _NOT_FOUND)
         else:
-            conn.reply(404, _error("NotFound", "Not found"))
+            conn.reply(404, _NOT_FOUND)
 
     def _next(self, conn: _Connection) -> None:
         assert self._ready is not None
@@ -248,7 +241,7 @@ class HttpTransport:
             conn.reply(403, _error("InvalidStateTransition", "Runtime reported an init error"))
             return
         _settle(self._ready, None)
-        if self._pending is not None and not self._pending.future.done():
+        if self._pending is not None and not self._pending[1].done():
             # A /next while the current invocation is unanswered (the runtime lost
             # its connection, or just moved on) gets that same invocation again:
             # RAPID stays in its Ready state and re-renders the current event; a
@@ -261,8 +254,7 @@ class HttpTransport:
     def _deliver(self, conn: _Connection) -> None:
         assert self._pending is not None
         conn.parked = False
-        self._pending.delivered = True
-        inv = self._pending.invocation
+        inv = self._pending[0]
         headers = [
             ("Lambda-Runtime-Aws-Request-Id", inv.request_id),
             ("Lambda-Runtime-Deadline-Ms", str(inv.deadline_ms)),
@@ -283,33 +275,25 @@ class HttpTransport:
             conn.reply(403, _error("InvalidStateTransition", "Init already completed"))
             return
         self._init_failed = True
+        conn.reply(202, _OK)
         error_type = request.headers.get(ERROR_TYPE)
-        if request.size > MAX_RESPONSE_BYTES:
-            outcome = Outcome("init_error", _TOO_LARGE.body, error_type=_TOO_LARGE_TYPE)
-            conn.reply(413, _ENTITY_TOO_LARGE)
-        else:
-            outcome = Outcome("init_error", bytes(request.body), error_type=error_type)
-            conn.reply(202, _OK)
-        _settle(self._ready, outcome)
+        _settle(self._ready, Outcome("init_error", bytes(request.body), error_type=error_type))
 
     def _answer(self, conn: _Connection, request: _Request, request_id: str, action: str) -> None:
+        # Only the invocation in flight may be answered, once (a cancelled or aborted
+        # one no more): RAPID's ErrInvalidInvokeID / ErrResponseSent, both 400.
         pending = self._pending
-        if (
-            pending is None
-            or not pending.delivered
-            or pending.future.done()  # answered already, cancelled or aborted
-            or pending.invocation.request_id != request_id
-        ):
-            conn.reply(400, _INVALID_ID)  # RAPID: ErrInvalidInvokeID / ErrResponseSent
+        if pending is None or pending[0].request_id != request_id or pending[1].done():
+            conn.reply(400, _INVALID_ID)
             return
-        self._pending = None
+        self._pending, future = None, pending[1]
         streaming = request.headers.get(RESPONSE_MODE, "").lower() == "streaming"
         if request.size > (MAX_STREAM_BYTES if streaming else MAX_RESPONSE_BYTES):
             conn.reply(413, _ENTITY_TOO_LARGE)
-            _settle(pending.future, _TOO_LARGE)
-            return
-        conn.reply(202, _OK)
-        _settle(pending.future, _outcome(request, action, streaming))
+            _settle(future, _TOO_LARGE)
+        else:
+            conn.reply(202, _OK)
+            _settle(future, _outcome(request, action, streaming))
 
 
 def _outcome(request: _Request, action: str, streaming: bool) -> Outcome:

@@ -6,6 +6,7 @@ import glob
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from nimbus.errors import InvalidParameterValue, RuntimeNotInstalled
@@ -34,8 +35,13 @@ def _candidates(version: str) -> list[str]:
 class RuntimeRegistry:
     """Resolves `python3.12` -> an interpreter path; `provided*` -> exec'd bootstraps."""
 
-    def __init__(self, overrides: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        overrides: dict[str, str] | None = None,
+        search: Callable[[str], list[str]] = _candidates,
+    ) -> None:
         self._overrides = dict(overrides or {})
+        self._search = search
         for runtime in PYTHON_RUNTIMES:
             env_name = "NIMBUS_RUNTIME_" + runtime.upper().replace(".", "_")
             if os.environ.get(env_name):
@@ -61,7 +67,7 @@ class RuntimeRegistry:
     def _find_python(self, runtime: str) -> str:
         version = runtime.removeprefix("python")
         candidates = [self._overrides[runtime]] if runtime in self._overrides else []
-        candidates += _candidates(version)
+        candidates += self._search(version)
         for path in candidates:
             if os.path.isfile(path) and os.access(path, os.X_OK):
                 return path

@@ -178,6 +178,8 @@ class CgroupManager:
 
     def remove_node(self) -> None:
         for parent in set(self.parents.values()):
+            if not parent.is_dir():
+                continue
             for child in parent.iterdir():
                 if child.is_dir():
                     EnvCgroup({"x": child}, self.version).destroy()
