@@ -239,9 +239,11 @@ class Engine:
         init_ms = env.init_ms if env.invocations == 0 else None
         env.invocations += 1
         init_log = env.logs.take() if env.invocations == 1 else ""
+        early = ""
         wall_start = time.time()
         started = time.perf_counter()
         if env.doomed:  # INIT failed or the process died during INIT
+            init_log, early = "", init_log  # show why in this invocation's own log
             answer = env.init_answer
             verdict = (outcomes.from_answer(answer) if answer is not None
                        else outcomes.from_death(env, request_id))
@@ -280,6 +282,7 @@ class Engine:
         )
         text = (
             logs.start_line(request_id, spec.version)
+            + early
             + env.logs.take()
             + logs.end_line(request_id)
             + logs.report_line(record)
