@@ -53,7 +53,8 @@ class TooManyRequests(ClientError):
 
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
-        self.reason = reason  # ReservedFunctionConcurrentInvocationLimitExceeded | ConcurrentInvocationLimitExceeded
+        # ReservedFunctionConcurrentInvocationLimitExceeded | ConcurrentInvocationLimitExceeded
+        self.reason = reason
 
 
 class ServiceError(NimbusError):

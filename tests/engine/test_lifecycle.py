@@ -140,7 +140,8 @@ def test_crash_is_reported_and_not_reused(engine: EngineHarness) -> None:
         "errorMessage": f"RequestId: {rid} Error: Runtime exited with error: exit status 3",
     }
     assert result.log.endswith(
-        f"RequestId: {rid} Error: Runtime exited with error: exit status 3\nRuntime.ExitError\n")
+        f"RequestId: {rid} Error: Runtime exited with error: exit status 3\nRuntime.ExitError\n"
+    )
     assert result.record.outcome == "crash"
     after = engine.invoke(spec)
     assert after.payload == b'"alive"' and after.record.cold
@@ -148,12 +149,16 @@ def test_crash_is_reported_and_not_reused(engine: EngineHarness) -> None:
 
 @requires_root
 def test_out_of_memory(engine: EngineHarness) -> None:
-    spec = engine.deploy("""
+    spec = engine.deploy(
+        """
         def handler(event, context):
             hog = []
             while True:
                 hog.append(bytearray(16 * 1024 * 1024))
-    """, memory_mb=128, timeout_s=20.0)
+    """,
+        memory_mb=128,
+        timeout_s=20.0,
+    )
     result = engine.invoke(spec)
     rid = result.record.request_id
     assert json.loads(result.payload) == {
@@ -166,14 +171,16 @@ def test_out_of_memory(engine: EngineHarness) -> None:
 
 
 def test_missing_runtime_names_it_and_the_fix(tmp_path: Any) -> None:
-    registry = RuntimeRegistry({"python3.9": str(tmp_path / "nope")},
-                               search=lambda version: [str(tmp_path / f"python{version}")])
+    registry = RuntimeRegistry(
+        {"python3.9": str(tmp_path / "nope")},
+        search=lambda version: [str(tmp_path / f"python{version}")],
+    )
     with pytest.raises(RuntimeNotInstalled) as info:
         registry.interpreter("python3.9")
     message = str(info.value)
     assert "python3.9" in message and "NIMBUS_RUNTIME_PYTHON3_9" in message
     assert info.value.code == "InvalidParameterValueException"
-    with pytest.raises(InvalidParameterValue, match="nodejs20.x"):
+    with pytest.raises(InvalidParameterValue, match=r"nodejs20\.x"):
         registry.interpreter("nodejs20.x")
 
 
@@ -190,7 +197,8 @@ def test_environments_get_distinct_uids_and_pid_namespaces(engine: EngineHarness
         import os, time
         def handler(event, context):
             time.sleep(0.3)
-            return [os.getuid(), os.getpid(), sorted(int(p) for p in os.listdir("/proc") if p.isdigit())]
+            pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+            return [os.getuid(), os.getpid(), pids]
     """)
     payload = b"{}"
     with ThreadPoolExecutor(2) as pool:

@@ -32,7 +32,10 @@ def _site_packages() -> Path:
 
 def vendored_awslambdaric(code: dict[str, str]) -> dict[str, str]:
     """What a Lambda user ships for a custom runtime: the handler, awslambdaric and its deps."""
-    return {**code, "bootstrap": "#!/bin/sh\nexec /usr/bin/python3.11 -m awslambdaric \"$_HANDLER\"\n"}
+    return {
+        **code,
+        "bootstrap": '#!/bin/sh\nexec /usr/bin/python3.11 -m awslambdaric "$_HANDLER"\n',
+    }
 
 
 def copy_ric(spec_code_dir: str) -> None:
@@ -48,7 +51,8 @@ def copy_ric(spec_code_dir: str) -> None:
 
 
 needs_ric = pytest.mark.skipif(
-    sys.version_info[:2] != (3, 11) or not Path("/usr/bin/python3.11").exists()
+    sys.version_info[:2] != (3, 11)
+    or not Path("/usr/bin/python3.11").exists()
     or not (_site_packages() / "awslambdaric").exists(),
     reason="the vendored awslambdaric wheel is cp311 and needs /usr/bin/python3.11",
 )
@@ -57,8 +61,9 @@ needs_ric = pytest.mark.skipif(
 def test_shell_script_bootstrap(engine: EngineHarness) -> None:
     if not shutil.which("curl"):
         pytest.skip("curl is not installed")
-    spec = engine.deploy({"bootstrap": SHELL_BOOTSTRAP}, handler="unused",
-                         runtime="provided.al2023")
+    spec = engine.deploy(
+        {"bootstrap": SHELL_BOOTSTRAP}, handler="unused", runtime="provided.al2023"
+    )
     first = engine.invoke(spec, b'{"n": 1}')
     assert first.function_error is None, first.payload
     assert json.loads(first.payload)["echo"] == {"n": 1}
@@ -69,14 +74,23 @@ def test_shell_script_bootstrap(engine: EngineHarness) -> None:
 
 @needs_ric
 def test_awslambdaric_bootstrap(engine: EngineHarness) -> None:
-    spec = engine.deploy(vendored_awslambdaric({"app.py": """
+    spec = engine.deploy(
+        vendored_awslambdaric(
+            {
+                "app.py": """
         import os
         def handler(event, context):
             if event.get("fail"):
                 raise KeyError("nope")
             return {"echo": event, "rid": context.aws_request_id,
                     "left": context.get_remaining_time_in_millis(), "fn": context.function_name}
-    """}), runtime="provided.al2023", handler="app.handler", timeout_s=5.0)
+    """
+            }
+        ),
+        runtime="provided.al2023",
+        handler="app.handler",
+        timeout_s=5.0,
+    )
     copy_ric(spec.code_dir)
     result = engine.invoke(spec, b'{"x": 1}')
     assert result.function_error is None, (result.payload, result.log)
@@ -93,8 +107,11 @@ def test_awslambdaric_bootstrap(engine: EngineHarness) -> None:
 
 @needs_ric
 def test_awslambdaric_init_error(engine: EngineHarness) -> None:
-    spec = engine.deploy(vendored_awslambdaric({"app.py": "x = 1\n"}),
-                         runtime="provided.al2023", handler="app.missing")
+    spec = engine.deploy(
+        vendored_awslambdaric({"app.py": "x = 1\n"}),
+        runtime="provided.al2023",
+        handler="app.missing",
+    )
     copy_ric(spec.code_dir)
     result = engine.invoke(spec)
     assert result.function_error == "Unhandled"
@@ -103,8 +120,7 @@ def test_awslambdaric_init_error(engine: EngineHarness) -> None:
 
 
 def test_missing_bootstrap_is_an_exit_error(engine: EngineHarness) -> None:
-    spec = engine.deploy({"README": "no bootstrap here"}, runtime="provided.al2023",
-                         handler="x")
+    spec = engine.deploy({"README": "no bootstrap here"}, runtime="provided.al2023", handler="x")
     result = engine.invoke(spec)
     assert result.function_error == "Unhandled"
     body = json.loads(result.payload)

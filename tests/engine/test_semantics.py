@@ -35,10 +35,17 @@ def handler(event, context):
 
 
 def test_context_and_reserved_environment(engine: EngineHarness) -> None:
-    spec = engine.deploy(CONTEXT_FN, memory_mb=256, timeout_s=5.0,
-                         environment={"GREETING": "hi", "AWS_REGION": "nope"})
+    spec = engine.deploy(
+        CONTEXT_FN,
+        memory_mb=256,
+        timeout_s=5.0,
+        environment={"GREETING": "hi", "AWS_REGION": "nope"},
+    )
     result = engine.invoke(
-        spec, b'{"k": [1, 2]}', trace_id="Root=1-abc", client_context='{"custom": {"a": 1}}',
+        spec,
+        b'{"k": [1, 2]}',
+        trace_id="Root=1-abc",
+        client_context='{"custom": {"a": 1}}',
         cognito_identity='{"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool"}',
     )
     assert result.function_error is None
@@ -62,10 +69,19 @@ def test_context_and_reserved_environment(engine: EngineHarness) -> None:
     assert env["_X_AMZN_TRACE_ID"] == "Root=1-abc"
     assert env["AWS_LAMBDA_INITIALIZATION_TYPE"] == "on-demand"
     assert env["TZ"] == ":UTC"
-    for name in ("AWS_DEFAULT_REGION", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                 "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_LOG_GROUP_NAME",
-                 "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT",
-                 "LAMBDA_RUNTIME_DIR", "LANG", "PATH"):
+    for name in (
+        "AWS_DEFAULT_REGION",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+        "LANG",
+        "PATH",
+    ):
         assert env.get(name), name
     assert body["cwd"] == env["LAMBDA_TASK_ROOT"] == body["sys_path0"]
     if engine.engine.isolated:
@@ -108,12 +124,15 @@ def test_log_lines_are_exact(engine: EngineHarness) -> None:
 
 
 def test_json_log_format(engine: EngineHarness) -> None:
-    spec = engine.deploy("""
+    spec = engine.deploy(
+        """
         import logging
         def handler(event, context):
             logging.getLogger("app").warning("careful %s", 1)
             return None
-    """, log_format="JSON")
+    """,
+        log_format="JSON",
+    )
     result = engine.invoke(spec)
     record = json.loads(result.log.splitlines()[1])
     assert record["level"] == "WARNING" and record["message"] == "careful 1"
@@ -144,17 +163,37 @@ def test_unhandled_exception(engine: EngineHarness) -> None:
 @pytest.mark.parametrize(
     ("files", "handler", "error_type", "message"),
     [
-        ({"app.py": "x = 1\n"}, "missing.handler", "Runtime.ImportModuleError",
-         "Unable to import module 'missing': No module named 'missing'"),
-        ({"app.py": "x = 1\n"}, "app.handler", "Runtime.HandlerNotFound",
-         "Handler 'handler' missing on module 'app'"),
-        ({"app.py": "def handler(:\n"}, "app.handler", "Runtime.UserCodeSyntaxError",
-         "Syntax error in module 'app'"),
+        (
+            {"app.py": "x = 1\n"},
+            "missing.handler",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'missing': No module named 'missing'",
+        ),
+        (
+            {"app.py": "x = 1\n"},
+            "app.handler",
+            "Runtime.HandlerNotFound",
+            "Handler 'handler' missing on module 'app'",
+        ),
+        (
+            {"app.py": "def handler(:\n"},
+            "app.handler",
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module 'app'",
+        ),
         ({"app.py": "x = 1\n"}, "nodot", "Runtime.MalformedHandlerName", "Bad handler 'nodot'"),
-        ({"app.py": "raise RuntimeError('init failed')\n"}, "app.handler", "RuntimeError",
-         "init failed"),
-        ({"app.py": "import no_such_dep\n"}, "app.handler", "Runtime.ImportModuleError",
-         "Unable to import module 'app': No module named 'no_such_dep'"),
+        (
+            {"app.py": "raise RuntimeError('init failed')\n"},
+            "app.handler",
+            "RuntimeError",
+            "init failed",
+        ),
+        (
+            {"app.py": "import no_such_dep\n"},
+            "app.handler",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'app': No module named 'no_such_dep'",
+        ),
     ],
 )
 def test_init_errors(
@@ -208,13 +247,19 @@ def test_payload_limits(engine: EngineHarness) -> None:
 
 @pytest.mark.parametrize("runtime", installed_pythons())
 def test_every_installed_python_runtime(engine: EngineHarness, runtime: str) -> None:
-    spec = engine.deploy("""
+    spec = engine.deploy(
+        """
         import sys, os
         def handler(event, context):
             return {"v": "%d.%d" % sys.version_info[:2], "env": os.environ["AWS_EXECUTION_ENV"],
                     "left": context.get_remaining_time_in_millis() > 0}
-    """, runtime=runtime)
+    """,
+        runtime=runtime,
+    )
     result = engine.invoke(spec)
     assert result.function_error is None, result.payload
     assert json.loads(result.payload) == {
-        "v": runtime.removeprefix("python"), "env": f"AWS_Lambda_{runtime}", "left": True}
+        "v": runtime.removeprefix("python"),
+        "env": f"AWS_Lambda_{runtime}",
+        "left": True,
+    }

@@ -64,8 +64,9 @@ class Engine:
         self.isolation = host.probe(self._cgroups.version if self._cgroups else None)
         isolate = want and self.isolation.namespaces
         if mode == "full" and not self.isolation.full:
-            raise RuntimeError("full isolation requested but unavailable: "
-                               + "; ".join(self.isolation.missing))
+            raise RuntimeError(
+                "full isolation requested but unavailable: " + "; ".join(self.isolation.missing)
+            )
         if want and not self.isolation.full:
             for reason in self.isolation.missing:
                 log.warning("ISOLATION DEGRADED: %s", reason)
@@ -245,8 +246,13 @@ class Engine:
         if env.doomed:  # INIT failed or the process died during INIT
             init_log, early = "", init_log  # show why in this invocation's own log
             answer = env.init_answer
-            verdict = (outcomes.from_answer(answer) if answer is not None
-                       else outcomes.from_death(env, request_id))
+            if answer is None:
+                await env.exited  # the exit status names the failure
+            verdict = (
+                outcomes.from_answer(answer)
+                if answer is not None
+                else outcomes.from_death(env, request_id)
+            )
             duration_ms = 0.0
         else:
             invocation.deadline_ms = int(wall_start * 1000 + spec.timeout_s * 1000)
@@ -319,8 +325,12 @@ class Engine:
     def stats(self) -> dict[str, int]:
         idle = sum(len(p.idle) for p in self._pools.values())
         busy = sum(p.busy for p in self._pools.values())
-        return {"idle": idle, "busy": busy, "in_flight": self._in_flight,
-                "environments": len(self._by_pid)}
+        return {
+            "idle": idle,
+            "busy": busy,
+            "in_flight": self._in_flight,
+            "environments": len(self._by_pid),
+        }
 
     async def wait_all_exited(self, timeout: float = 5.0) -> None:
         """For tests and shutdown: wait until every killed environment was reaped."""

@@ -15,6 +15,14 @@ from nimbus.engine.transport import Outcome, Transport
 from nimbus.models import FunctionSpec
 from nimbus.sandbox.cgroups import EnvCgroup
 
+# How Go's os/exec (AWS' runtime manager) words the signals that end a runtime.
+SIGNAL_WORDS: dict[int, str] = {
+    signal.SIGKILL: "killed",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGTERM: "terminated",
+}
+
 
 class Environment:
     def __init__(
@@ -67,9 +75,8 @@ class Environment:
         if status is None:
             return "Runtime exited without providing a reason"
         if os.WIFSIGNALED(status):
-            name = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault",
-                    signal.SIGABRT: "aborted", signal.SIGTERM: "terminated"}.get(
-                os.WTERMSIG(status), f"signal {os.WTERMSIG(status)}")
+            number = os.WTERMSIG(status)
+            name = SIGNAL_WORDS.get(number, f"signal {number}")
             return f"Runtime exited with error: signal: {name}"
         code = os.waitstatus_to_exitcode(status)
         if code == 0:

@@ -22,7 +22,9 @@ from nimbus.sandbox.cgroups import CgroupManager, EnvCgroup, Limits
 from nimbus.sandbox.plan import confine_spec
 
 TASK_ROOT = "/var/task"
-PYTHON_RUNTIME_API = "127.0.0.1:9001"  # set for compatibility; Nimbus' Python runtime uses a channel
+PYTHON_RUNTIME_API = (
+    "127.0.0.1:9001"  # set for compatibility; Nimbus' Python runtime uses a channel
+)
 
 
 def function_environment(
@@ -78,9 +80,7 @@ class UidPool:
 
 
 class Launcher:
-    def __init__(
-        self, config: EngineConfig, cgroups: CgroupManager | None, isolate: bool
-    ) -> None:
+    def __init__(self, config: EngineConfig, cgroups: CgroupManager | None, isolate: bool) -> None:
         self.config = config
         self.cgroups = cgroups
         self.isolate = isolate
@@ -131,8 +131,12 @@ class Launcher:
                 assert uid is not None
                 procs = self.cgroups.procs_paths(cgroup) if self.cgroups and cgroup else []
                 request["confine"] = confine_spec(
-                    self._code_rel(spec), uid, spec.ephemeral_mb, procs,
-                    self.config.nofile_limit, self.config.pids_limit,
+                    self._code_rel(spec),
+                    uid,
+                    spec.ephemeral_mb,
+                    procs,
+                    self.config.nofile_limit,
+                    self.config.pids_limit,
                 )
             environment = Environment(env_id, spec, stream, transport, logs, cgroup, uid)
             environment.pid = await zygote.spawn(request, child_fds)

@@ -43,21 +43,24 @@ def load_handler(handler):
         raise Fault("Runtime.MalformedHandlerName", "Bad handler '%s': %s" % (handler, e))
     try:
         if modname.split(".")[0] in sys.builtin_module_names:
-            raise Fault("Runtime.BuiltInModuleConflict",
-                        "Cannot use built-in module %s as a handler module" % modname)
+            raise Fault(
+                "Runtime.BuiltInModuleConflict",
+                "Cannot use built-in module %s as a handler module" % modname,
+            )
         module = importlib.import_module(modname.replace("/", "."))
     except ImportError as e:
-        raise Fault("Runtime.ImportModuleError",
-                    "Unable to import module '%s': %s" % (modname, e))
+        raise Fault("Runtime.ImportModuleError", "Unable to import module '%s': %s" % (modname, e))
     except SyntaxError as e:
         trace = ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)]
-        raise Fault("Runtime.UserCodeSyntaxError",
-                    "Syntax error in module '%s': %s" % (modname, e), trace)
+        raise Fault(
+            "Runtime.UserCodeSyntaxError", "Syntax error in module '%s': %s" % (modname, e), trace
+        )
     try:
         return getattr(module, fname)
     except AttributeError:
-        raise Fault("Runtime.HandlerNotFound",
-                    "Handler '%s' missing on module '%s'" % (fname, modname))
+        raise Fault(
+            "Runtime.HandlerNotFound", "Handler '%s' missing on module '%s'" % (fname, modname)
+        )
 
 
 def make_error(message, error_type, stack_trace, request_id=None):
@@ -82,14 +85,20 @@ def user_traceback(tb):
 class Encoder(json.JSONEncoder):
     def default(self, obj):
         if isinstance(obj, decimal.Decimal):
-            return float("nan") if obj.is_nan() else (int(obj) if obj == obj.to_integral_value()
-                                                      else float(obj))
+            return (
+                float("nan")
+                if obj.is_nan()
+                else (int(obj) if obj == obj.to_integral_value() else float(obj))
+            )
         return json.JSONEncoder.default(self, obj)
 
 
 def _encoder():
     modern = os.environ.get("AWS_EXECUTION_ENV") in (
-        "AWS_Lambda_python3.12", "AWS_Lambda_python3.13", "AWS_Lambda_python3.14")
+        "AWS_Lambda_python3.12",
+        "AWS_Lambda_python3.13",
+        "AWS_Lambda_python3.14",
+    )
     return Encoder(ensure_ascii=not modern, allow_nan=True)
 
 
@@ -99,8 +108,9 @@ def _parse_json_header(raw, name):
     try:
         return json.loads(raw)
     except Exception as e:
-        raise Fault("Runtime.LambdaContextUnmarshalError",
-                    "Unable to parse %s JSON: %s" % (name, e))
+        raise Fault(
+            "Runtime.LambdaContextUnmarshalError", "Unable to parse %s JSON: %s" % (name, e)
+        )
 
 
 def handle(sock, handler, header, body, encoder, sink, log_format):
@@ -113,9 +123,14 @@ def handle(sock, handler, header, body, encoder, sink, log_format):
         os.environ.pop("_X_AMZN_TRACE_ID", None)
     error = None
     try:
-        context = LambdaContext(request_id, _parse_json_header(header.get("cc"), "Client Context"),
-                                _parse_json_header(header.get("ci"), "Cognito Identity"),
-                                header["deadline"], header.get("arn"), header.get("tenant"))
+        context = LambdaContext(
+            request_id,
+            _parse_json_header(header.get("cc"), "Client Context"),
+            _parse_json_header(header.get("ci"), "Cognito Identity"),
+            header["deadline"],
+            header.get("arn"),
+            header.get("tenant"),
+        )
         try:
             event = json.loads(body)
         except Exception as e:
@@ -149,8 +164,9 @@ def run(sock, handler_name):
     except Fault as e:
         error = make_error(e.msg, e.error_type, e.trace)
     except BaseException:
-        error = make_error(str(sys.exc_info()[1]), sys.exc_info()[0].__name__,
-                           user_traceback(sys.exc_info()[2]))
+        error = make_error(
+            str(sys.exc_info()[1]), sys.exc_info()[0].__name__, user_traceback(sys.exc_info()[2])
+        )
     else:
         error = None
     if error is not None:

@@ -28,8 +28,11 @@ def apply(spec):
     libc.umount("/.nimbus", libc.MNT_DETACH)
     libc.sethostname(spec.get("hostname", "localhost"))
     os.chdir(TASK_ROOT)
-    limits = ((resource.RLIMIT_NOFILE, spec["nofile"]), (resource.RLIMIT_NPROC, spec["nproc"]),
-              (resource.RLIMIT_CORE, 0))
+    limits = (
+        (resource.RLIMIT_NOFILE, spec["nofile"]),
+        (resource.RLIMIT_NPROC, spec["nproc"]),
+        (resource.RLIMIT_CORE, 0),
+    )
     for which, value in limits:
         resource.setrlimit(which, (value, value))
     uid = spec["uid"]

@@ -11,12 +11,17 @@ class CognitoIdentity(object):
 
 
 class Client(object):
-    __slots__ = ["installation_id", "app_title", "app_version_name", "app_version_code",
-                 "app_package_name"]
+    __slots__ = [
+        "app_package_name",
+        "app_title",
+        "app_version_code",
+        "app_version_name",
+        "installation_id",
+    ]
 
 
 class ClientContext(object):
-    __slots__ = ["custom", "env", "client"]
+    __slots__ = ["client", "custom", "env"]
 
 
 def _from_dict(cls, data):
@@ -29,8 +34,15 @@ def _from_dict(cls, data):
 
 
 class LambdaContext(object):
-    def __init__(self, request_id, client_context, cognito_identity, deadline_ms,
-                 invoked_function_arn=None, tenant_id=None):
+    def __init__(
+        self,
+        request_id,
+        client_context,
+        cognito_identity,
+        deadline_ms,
+        invoked_function_arn=None,
+        tenant_id=None,
+    ):
         env = os.environ
         self.aws_request_id = request_id
         self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
@@ -65,7 +77,16 @@ class LambdaContext(object):
             "LambdaContext([aws_request_id=%s,log_group_name=%s,log_stream_name=%s,"
             "function_name=%s,memory_limit_in_mb=%s,function_version=%s,"
             "invoked_function_arn=%s,client_context=%s,identity=%s,tenant_id=%s])"
-            % (self.aws_request_id, self.log_group_name, self.log_stream_name,
-               self.function_name, self.memory_limit_in_mb, self.function_version,
-               self.invoked_function_arn, self.client_context, self.identity, self.tenant_id)
+            % (
+                self.aws_request_id,
+                self.log_group_name,
+                self.log_stream_name,
+                self.function_name,
+                self.memory_limit_in_mb,
+                self.function_version,
+                self.invoked_function_arn,
+                self.client_context,
+                self.identity,
+                self.tenant_id,
+            )
         )

@@ -11,10 +11,11 @@ import sys
 if __name__ == "__main__":
     here = os.path.dirname(os.path.abspath(__file__))
     spec = importlib.util.spec_from_file_location(
-        "_nimbus_runtime", os.path.join(here, "__init__.py"), submodule_search_locations=[here])
+        "_nimbus_runtime", os.path.join(here, "__init__.py"), submodule_search_locations=[here]
+    )
     package = importlib.util.module_from_spec(spec)
     sys.modules["_nimbus_runtime"] = package
     spec.loader.exec_module(package)
-    from _nimbus_runtime import zygote  # noqa: E402
+    from _nimbus_runtime import zygote
 
     zygote.main(sys.argv[1])

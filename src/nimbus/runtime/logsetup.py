@@ -10,9 +10,28 @@ ERROR_LINE_TERMINATOR = "\r"
 ERROR_INDENT = "\u00a0"  # AWS replaces traceback indentation with NO-BREAK SPACE
 _JSON_DATETIME = "%Y-%m-%dT%H:%M:%SZ"
 _RESERVED = {
-    "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info",
-    "exc_text", "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated",
-    "thread", "threadName", "processName", "process", "aws_request_id", "tenant_id",
+    "name",
+    "msg",
+    "args",
+    "levelname",
+    "levelno",
+    "pathname",
+    "filename",
+    "module",
+    "exc_info",
+    "exc_text",
+    "stack_info",
+    "lineno",
+    "funcName",
+    "created",
+    "msecs",
+    "relativeCreated",
+    "thread",
+    "threadName",
+    "processName",
+    "process",
+    "aws_request_id",
+    "tenant_id",
     "taskName",
 }
 
@@ -70,7 +89,8 @@ class JsonFormatter(logging.Formatter):
         result = {
             "timestamp": self.formatTime(record, self.datefmt),
             "level": record.levelname,
-            "message": record.msg if isinstance(record.msg, dict) and not record.args
+            "message": record.msg
+            if isinstance(record.msg, dict) and not record.args
             else record.getMessage(),
             "logger": record.name,
             "stackTrace": traceback.format_tb(exc[2]) if exc else None,
@@ -78,7 +98,8 @@ class JsonFormatter(logging.Formatter):
             "errorMessage": str(exc[1]) if exc else None,
             "requestId": getattr(record, "aws_request_id", None),
             "location": "%s:%s:%s" % (record.pathname, record.funcName, record.lineno)
-            if exc else None,
+            if exc
+            else None,
         }
         if getattr(record, "tenant_id", None) is not None:
             result["tenantId"] = record.tenant_id
@@ -99,9 +120,12 @@ def setup(log_format, log_level):
     if log_format == "JSON":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter(
-            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
-            "%Y-%m-%dT%H:%M:%S"))
+        handler.setFormatter(
+            logging.Formatter(
+                "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+                "%Y-%m-%dT%H:%M:%S",
+            )
+        )
     level = {"TRACE": "DEBUG"}.get(log_level or "", log_level or "").upper()
     root = logging.getLogger()
     if level in ("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL", "FATAL"):

@@ -30,7 +30,7 @@ def _bind_host_path(root, path):
         if not os.path.lexists(target):
             os.symlink(os.readlink(path), target)
         return
-    if not os.path.exists(path) or os.path.lexists(target) and os.path.ismount(target):
+    if not os.path.exists(path) or (os.path.lexists(target) and os.path.ismount(target)):
         return
     if os.path.isdir(path):
         os.makedirs(target, exist_ok=True)
@@ -47,12 +47,21 @@ def _populate_dev(root):
         node = os.path.join(dev, name)
         open(node, "a").close()
         libc.bind("/dev/" + name, node, readonly=False)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
         os.symlink(target, os.path.join(dev, name))
     os.makedirs(os.path.join(dev, "shm"))
-    libc.mount(None, dev, None, libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NOEXEC,
-               "size=64k,mode=755")
+    libc.mount(
+        None,
+        dev,
+        None,
+        libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NOEXEC,
+        "size=64k,mode=755",
+    )
 
 
 def enter(spec):
@@ -76,8 +85,12 @@ def enter(spec):
     private = _inside(root, "/.nimbus")
     libc.mount("tmpfs", private, "tmpfs", libc.MS_NOSUID | libc.MS_NODEV, "size=64k,mode=700")
     os.makedirs(os.path.join(private, "code"))
-    libc.bind(spec["code_store"], os.path.join(private, "code"), readonly=True,
-              flags=libc.MS_NOSUID | libc.MS_NODEV)
+    libc.bind(
+        spec["code_store"],
+        os.path.join(private, "code"),
+        readonly=True,
+        flags=libc.MS_NOSUID | libc.MS_NODEV,
+    )
     for name, host_dir in sorted(spec.get("cgroups", {}).items()):
         inner = os.path.join(private, "cgroup", name)
         os.makedirs(inner)
@@ -86,5 +99,10 @@ def enter(spec):
     libc.pivot_root(".", ".")
     libc.umount(".", libc.MNT_DETACH)
     os.chdir("/")
-    libc.mount(None, "/", None, libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV,
-               "size=1m,mode=755")
+    libc.mount(
+        None,
+        "/",
+        None,
+        libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV,
+        "size=1m,mode=755",
+    )

@@ -21,9 +21,30 @@ import traceback
 from . import bootstrap, confine, libc, rootfs, seccomp
 
 # Modules most handlers import: loaded once here, shared copy-on-write by every fork.
-PRELOAD = ("base64", "collections", "copy", "datetime", "decimal", "functools", "hashlib",
-           "http.client", "io", "itertools", "json", "logging", "math", "random", "re",
-           "string", "tempfile", "threading", "typing", "urllib.parse", "uuid", "zlib")
+PRELOAD = (
+    "base64",
+    "collections",
+    "copy",
+    "datetime",
+    "decimal",
+    "functools",
+    "hashlib",
+    "http.client",
+    "io",
+    "itertools",
+    "json",
+    "logging",
+    "math",
+    "random",
+    "re",
+    "string",
+    "tempfile",
+    "threading",
+    "typing",
+    "urllib.parse",
+    "uuid",
+    "zlib",
+)
 
 
 def _preload():
@@ -67,8 +88,9 @@ def _child(request, fds, own_fds):
         bootstrap.run(socket.socket(fileno=fds[1]), request["handler"])
     except BaseException:
         try:
-            os.write(2, ("nimbus: environment failed to start: %s"
-                         % traceback.format_exc()).encode())
+            os.write(
+                2, ("nimbus: environment failed to start: %s" % traceback.format_exc()).encode()
+            )
         finally:
             os._exit(127)
     os._exit(0)

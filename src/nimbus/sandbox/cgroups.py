@@ -167,8 +167,11 @@ class CgroupManager:
 
     def mount_dirs(self) -> dict[str, str]:
         """Directories the zygote binds into its private area (one per distinct parent)."""
-        return {name: str(path) for name, path in self.parents.items()} if self.version == 1 \
+        return (
+            {name: str(path) for name, path in self.parents.items()}
+            if self.version == 1
             else {"unified": str(self.parents["memory"])}
+        )
 
     def procs_paths(self, cgroup: EnvCgroup) -> list[str]:
         """Where the child writes to join, as seen inside the zygote's template root."""
