@@ -18,7 +18,7 @@ from nimbus.engine.zygote import ZygoteProcess
 from nimbus.errors import ServiceError
 from nimbus.models import FunctionSpec
 from nimbus.obs.logs import new_stream_name
-from nimbus.sandbox.cgroups import CgroupManager, EnvCgroup, Limits
+from nimbus.sandbox.cgroups import CgroupManager, Limits
 from nimbus.sandbox.plan import confine_spec
 
 TASK_ROOT = "/var/task"
@@ -100,17 +100,12 @@ class Launcher:
         stream = new_stream_name(spec.version)
         task_root = TASK_ROOT if self.isolate else str(Path(spec.code_dir).resolve())
         uid = self.uids.take() if self.isolate else None
-        cgroup: EnvCgroup | None = None
         log_r, log_w = os.pipe()
         logs = LogPipe(log_r)
         child_fds = [log_w]
         transport: Transport
         request: dict[str, Any]
         try:
-            if self.cgroups is not None:
-                cgroup = self.cgroups.create(
-                    env_id, Limits(memory_mb=spec.memory_mb, pids=self.config.pids_limit)
-                )
             if spec.is_custom_runtime:
                 from nimbus.engine.runtime_server import HttpTransport
 
@@ -129,23 +124,24 @@ class Launcher:
             request["task_root"] = task_root
             if self.isolate:
                 assert uid is not None
-                procs = self.cgroups.procs_paths(cgroup) if self.cgroups and cgroup else []
+                limits = Limits(memory_mb=spec.memory_mb, pids=self.config.pids_limit)
+                settings = self.cgroups.limit_settings(limits) if self.cgroups else []
                 request["confine"] = confine_spec(
                     self._code_rel(spec),
                     uid,
                     spec.ephemeral_mb,
-                    procs,
+                    settings,
                     self.config.nofile_limit,
                     self.config.pids_limit,
                 )
-            environment = Environment(env_id, spec, stream, transport, logs, cgroup, uid)
-            environment.pid = await zygote.spawn(request, child_fds)
+            environment = Environment(env_id, spec, stream, transport, logs, None, uid)
+            environment.pid, cgroup_name = await zygote.spawn(request, child_fds)
+            if cgroup_name and self.cgroups:
+                environment.cgroup = self.cgroups.adopt(cgroup_name)
         except BaseException:
             logs.close()
             if "transport" in locals():
                 transport.close()
-            if cgroup is not None:
-                cgroup.destroy()
             if uid is not None:
                 self.uids.give_back(uid)
             raise

@@ -33,7 +33,7 @@ class ZygoteProcess:
         self.rootfs = rootfs
         self._on_exit = on_exit
         self._ids = itertools.count(1)
-        self._spawns: dict[int, asyncio.Future[int]] = {}
+        self._spawns: dict[int, asyncio.Future[tuple[int, str | None]]] = {}
         self._sock: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -80,7 +80,8 @@ class ZygoteProcess:
                     self._on_exit(message["pid"], message["status"])
                 elif op == "spawned":
                     self._children.add(message["pid"])
-                    _resolve(self._spawns.pop(message["id"], None), message["pid"])
+                    reply = (message["pid"], message.get("cgroup"))
+                    _resolve(self._spawns.pop(message["id"], None), reply)
                 elif op == "failed":
                     future = self._spawns.pop(message["id"], None)
                     if future and not future.done():
@@ -98,13 +99,14 @@ class ZygoteProcess:
                 self._on_exit(pid, 9)
             self._children.clear()
 
-    async def spawn(self, request: dict[str, Any], fds: list[int]) -> int:
-        """Fork one environment; returns its pid (in the host's pid namespace)."""
+    async def spawn(self, request: dict[str, Any], fds: list[int]) -> tuple[int, str | None]:
+        """Start one environment; returns its pid (in the host's pid namespace) and the
+        name of the cgroup the zygote made for it (None without cgroups)."""
         if not self.alive or self._sock is None:
             raise ServiceError(f"the {self.runtime} zygote is not running")
         request_id = next(self._ids)
         request["id"] = request_id
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[int, str | None]] = asyncio.get_running_loop().create_future()
         self._spawns[request_id] = future
         data = json.dumps(request).encode()
         while True:
@@ -129,6 +131,8 @@ class ZygoteProcess:
                 self._process.wait()
 
 
-def _resolve(future: asyncio.Future[int] | None, value: int) -> None:
+def _resolve(
+    future: asyncio.Future[tuple[int, str | None]] | None, value: tuple[int, str | None]
+) -> None:
     if future is not None and not future.done():
         future.set_result(value)

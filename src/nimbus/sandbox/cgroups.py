@@ -51,10 +51,6 @@ class EnvCgroup:
         self.dirs = dirs
         self.version = version
 
-    def procs_files(self) -> dict[str, str]:
-        """controller -> path of cgroup.procs relative to that controller's node directory."""
-        return {name: f"{d.name}/cgroup.procs" for name, d in self.dirs.items()}
-
     def peak_memory_bytes(self) -> int:
         name = "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
         try:
@@ -145,39 +141,35 @@ class CgroupManager:
         _write(parent / "cgroup.subtree_control", "+memory +cpu +pids")
         return cls(2, {name: parent for name in wanted})
 
-    def create(self, env_id: str, limits: Limits) -> EnvCgroup:
+    def limit_settings(self, limits: Limits) -> list[list[str]]:
+        """[controller, file, value] triples the environment writes into its own cgroup."""
+        memory = str(limits.memory_mb * 1024 * 1024)
         if self.version == 1:
-            dirs = {name: parent / env_id for name, parent in self.parents.items()}
-            for d in dirs.values():
-                d.mkdir()
-            memory = str(limits.memory_mb * 1024 * 1024)
-            _write(dirs["memory"] / "memory.limit_in_bytes", memory)
-            _write(dirs["cpu"] / "cpu.cfs_period_us", str(CPU_PERIOD_US))
-            _write(dirs["cpu"] / "cpu.cfs_quota_us", str(limits.cpu_quota_us))
-            _write(dirs["pids"] / "pids.max", str(limits.pids))
-            return EnvCgroup(dirs, 1)
-        d = self.parents["memory"] / env_id
-        d.mkdir()
-        _write(d / "memory.max", str(limits.memory_mb * 1024 * 1024))
-        with contextlib.suppress(OSError):
-            _write(d / "memory.swap.max", "0")
-        _write(d / "cpu.max", f"{limits.cpu_quota_us} {CPU_PERIOD_US}")
-        _write(d / "pids.max", str(limits.pids))
+            return [
+                ["memory", "memory.limit_in_bytes", memory],
+                ["cpu", "cpu.cfs_period_us", str(CPU_PERIOD_US)],
+                ["cpu", "cpu.cfs_quota_us", str(limits.cpu_quota_us)],
+                ["pids", "pids.max", str(limits.pids)],
+            ]
+        return [
+            ["unified", "memory.max", memory],
+            ["unified", "memory.swap.max", "0"],
+            ["unified", "cpu.max", f"{limits.cpu_quota_us} {CPU_PERIOD_US}"],
+            ["unified", "pids.max", str(limits.pids)],
+        ]
+
+    def adopt(self, name: str) -> EnvCgroup:
+        """The cgroup a zygote made for one of its environments."""
+        if self.version == 1:
+            return EnvCgroup({c: parent / name for c, parent in self.parents.items()}, 1)
+        d = self.parents["memory"] / name
         return EnvCgroup({"memory": d, "cpu": d, "pids": d}, 2)
 
     def mount_dirs(self) -> dict[str, str]:
-        """Directories the zygote binds into its private area (one per distinct parent)."""
-        return (
-            {name: str(path) for name, path in self.parents.items()}
-            if self.version == 1
-            else {"unified": str(self.parents["memory"])}
-        )
-
-    def procs_paths(self, cgroup: EnvCgroup) -> list[str]:
-        """Where the child writes to join, as seen inside the zygote's template root."""
+        """Directories the zygote binds into its private area (one per hierarchy)."""
         if self.version == 1:
-            return [f"/.nimbus/cgroup/{name}/{rel}" for name, rel in cgroup.procs_files().items()]
-        return [f"/.nimbus/cgroup/unified/{cgroup.dirs['memory'].name}/cgroup.procs"]
+            return {name: str(path) for name, path in self.parents.items()}
+        return {"unified": str(self.parents["memory"])}
 
     def remove_node(self) -> None:
         for parent in set(self.parents.values()):

@@ -39,7 +39,7 @@ def confine_spec(
     code_rel: str,
     uid: int,
     tmp_mb: int,
-    cgroup_procs: list[str],
+    cgroup_limits: list[list[str]],
     nofile: int,
     nproc: int,
 ) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def confine_spec(
         "code": code_rel,
         "uid": uid,
         "tmp_mb": tmp_mb,
-        "cgroup_procs": cgroup_procs,
+        "cgroup_limits": cgroup_limits,
         "nofile": nofile,
         "nproc": nproc,
         "hostname": "localhost",
