@@ -55,17 +55,33 @@ def call(engine: EngineHarness, spec: FunctionSpec, event: Any = None) -> tuple[
     return result, json.loads(result.payload)
 
 
-@pytest.fixture
-def still_serving(engine: EngineHarness, benign: FunctionSpec) -> Callable[[], None]:
-    """Check that the engine still answers: the shared benign function and a fresh cold start."""
+Serving = Callable[..., None]
 
-    def check() -> None:
-        for spec in (benign, engine.deploy(BENIGN_FN)):
-            nonce = uuid.uuid4().hex
-            result, body = call(engine, spec, {"nonce": nonce, "numbers": [1, 2, 39]})
-            assert result.function_error is None, body
-            assert body == {"echo": nonce, "sum": 42}
-            assert result.record.outcome == "success"
+
+@pytest.fixture
+def still_serving(engine: EngineHarness, benign: FunctionSpec) -> Serving:
+    """The shared check that others are still served after an attack.
+
+    The module's long-lived benign function answers, and a brand-new function answers
+    from a cold start (the zygote still forks) and then warm. `other` checks a private
+    engine too.
+    """
+
+    def answers(harness: EngineHarness, spec: FunctionSpec, cold: bool | None) -> None:
+        nonce = uuid.uuid4().hex
+        result, body = call(harness, spec, {"nonce": nonce, "numbers": [1, 2, 39]})
+        assert result.function_error is None, body
+        assert body == {"echo": nonce, "sum": 42}
+        assert result.record.outcome == "success"
+        if cold is not None:
+            assert result.record.cold is cold
+
+    def check(other: EngineHarness | None = None) -> None:
+        answers(engine, benign, None)
+        for harness in (engine, other) if other else (engine,):
+            fresh = harness.deploy(BENIGN_FN)
+            answers(harness, fresh, True)
+            answers(harness, fresh, False)
 
     return check
 
@@ -126,7 +142,7 @@ def handler(event, context):
 
 
 def test_cannot_read_other_functions_code_or_host_files(
-    engine: EngineHarness, still_serving: Callable[[], None]
+    engine: EngineHarness, still_serving: Serving
 ) -> None:
     token = uuid.uuid4().hex
     victim = engine.deploy(VICTIM_FN % token)
@@ -192,9 +208,7 @@ def handler(event, context):
 """
 
 
-def test_shadow_passwords_are_not_readable(
-    engine: EngineHarness, still_serving: Callable[[], None]
-) -> None:
+def test_shadow_passwords_are_not_readable(engine: EngineHarness, still_serving: Serving) -> None:
     spec = engine.deploy(SHADOW_FN)
     result, seen = call(engine, spec)
     assert result.function_error is None, seen
@@ -226,21 +240,19 @@ def handler(event, context):
 """
 
 
-def test_writes_outside_tmp_are_refused(
-    engine: EngineHarness, still_serving: Callable[[], None]
-) -> None:
+def test_writes_outside_tmp_are_refused(engine: EngineHarness, still_serving: Serving) -> None:
     spec = engine.deploy(WRITER_FN)
+    code_before = sorted((p.name, p.read_bytes()) for p in Path(spec.code_dir).iterdir())
     denied = ["/var/task/x", "/var/task/app.py", "/etc/x", "/etc/passwd", "/usr/x", "/x",
               "/dev/x", "/opt/x", "/var/runtime/x", "/var/x", "/proc/sys/kernel/hostname",
-              "/proc/sysrq-trigger"]  # fmt: skip
+              "/proc/sys/kernel/core_pattern"]  # fmt: skip
     result, seen = call(engine, spec, {"paths": [*denied, "/tmp/ok.txt", "/dev/shm/ok"]})
     assert result.function_error is None, seen
     for path in denied:
         assert seen[path] in REFUSED, (path, seen[path])
     assert seen["/tmp/ok.txt"] == seen["/dev/shm/ok"] == "written"
     assert seen["tmp_readback"] == "pwned"
-    assert "pwned" not in Path(spec.code_dir, "app.py").read_text()
-    assert not Path(spec.code_dir, "x").exists()
+    assert sorted((p.name, p.read_bytes()) for p in Path(spec.code_dir).iterdir()) == code_before
     still_serving()
 
 
@@ -275,7 +287,7 @@ def handler(event, context):
 """
 
 
-def test_tmp_is_size_limited(engine: EngineHarness, still_serving: Callable[[], None]) -> None:
+def test_tmp_is_size_limited(engine: EngineHarness, still_serving: Serving) -> None:
     spec = engine.deploy(TMP_FN, ephemeral_mb=64, memory_mb=512)
     result, seen = call(engine, spec, {"fill_mb": 100})
     assert result.function_error is None, seen
@@ -284,9 +296,7 @@ def test_tmp_is_size_limited(engine: EngineHarness, still_serving: Callable[[], 
     still_serving()
 
 
-def test_tmp_is_private_per_environment(
-    engine: EngineHarness, still_serving: Callable[[], None]
-) -> None:
+def test_tmp_is_private_per_environment(engine: EngineHarness, still_serving: Serving) -> None:
     first = engine.deploy(TMP_FN)
     second = engine.deploy(TMP_FN)
     _, seen = call(engine, first, {"mark": "first-secret"})
@@ -339,24 +349,27 @@ def handler(event, context):
 """
 
 
-def test_fork_bomb_is_contained(engine: EngineHarness, still_serving: Callable[[], None]) -> None:
-    spec = engine.deploy(BOMB_FN, timeout_s=2.5, memory_mb=1024)
+def test_fork_bomb_is_contained(make_engine: Any, still_serving: Serving) -> None:
+    # A private engine with a small pids limit (default 1024) keeps the bomb quick and light;
+    # the mechanism (pids cgroup + RLIMIT_NPROC + pid namespace) is the same.
+    engine = make_engine(pids_limit=96)
+    spec = engine.deploy(BOMB_FN, timeout_s=2, memory_mb=1769)  # 1 vCPU: reach the limit
     _, probe = call(engine, spec, {"probe": True})
     uid = probe["uid"]
     assert uid >= SANDBOX_UID_MIN and host_pids_of_uid(uid)
     started = time.monotonic()
-    result, body = call(engine, spec, {"fork_s": 1.2})
-    assert time.monotonic() - started < 5
+    result, body = call(engine, spec, {"fork_s": 0.8})
+    assert time.monotonic() - started < 4
     assert result.function_error == "Unhandled", body
     assert result.record.outcome == "timeout", body
     report = json.loads(result.log.split("BOMB ", 1)[1].splitlines()[0])
-    assert errno.EAGAIN in report["errors"]  # the pids limit stopped it
-    assert 1 < report["procs"] <= engine.config.pids_limit
+    assert errno.EAGAIN in report["errors"]  # the limit stopped it ...
+    assert 48 < report["procs"] <= 96  # ... at the limit: it did try hard
     assert wait_no_process_of_uid(uid) == []  # the whole process tree is gone
-    still_serving()
+    still_serving(engine)
 
 
-def test_memory_bomb_is_killed(engine: EngineHarness, still_serving: Callable[[], None]) -> None:
+def test_memory_bomb_is_killed(engine: EngineHarness, still_serving: Serving) -> None:
     spec = engine.deploy(BOMB_FN, memory_mb=128, timeout_s=10)
     _, probe = call(engine, spec, {"probe": True})
     result, body = call(engine, spec, {"memory": True})
@@ -368,7 +381,7 @@ def test_memory_bomb_is_killed(engine: EngineHarness, still_serving: Callable[[]
 
 
 def test_infinite_loop_is_stopped_at_the_timeout(
-    engine: EngineHarness, still_serving: Callable[[], None]
+    engine: EngineHarness, still_serving: Serving
 ) -> None:
     spec = engine.deploy(BOMB_FN, timeout_s=1)
     _, probe = call(engine, spec, {"probe": True})
@@ -394,7 +407,7 @@ def handler(event, context):
         outcome = "sent"
     except OSError as e:
         outcome = e.errno
-    return {"pid": os.getpid(), "target": target, "outcome": outcome}
+    return {"pid": os.getpid(), "ppid": os.getppid(), "target": target, "outcome": outcome}
 """
 
 
@@ -417,7 +430,7 @@ def zygote_pids() -> list[int]:
 
 @pytest.mark.parametrize("target", ["init", "everyone", "parent", "engine", "zygote"])
 def test_killing_parent_or_everyone_harms_nobody(
-    engine: EngineHarness, still_serving: Callable[[], None], target: str
+    engine: EngineHarness, still_serving: Serving, target: str
 ) -> None:
     spec = engine.deploy(KILLER_FN)
     call(engine, spec, {"target": "init", "engine_pid": 0, "zygote_pid": 0})  # warm up
@@ -428,7 +441,7 @@ def test_killing_parent_or_everyone_harms_nobody(
     # The function itself is PID 1 of its own pid namespace: it cannot see (or signal) the
     # zygote or the engine, and init of a namespace ignores SIGKILL sent from inside it.
     assert result.function_error is None, seen
-    assert seen["pid"] == 1
+    assert seen["pid"] == 1 and seen["ppid"] == 0  # its parent is outside its namespace
     if target in ("engine", "zygote", "everyone"):
         assert seen["outcome"] == errno.ESRCH
     assert all(Path(f"/proc/{pid}").exists() for pid in zygotes)
@@ -486,9 +499,7 @@ def handler(event, context):
 """
 
 
-def test_privileged_operations_are_refused(
-    engine: EngineHarness, still_serving: Callable[[], None]
-) -> None:
+def test_privileged_operations_are_refused(engine: EngineHarness, still_serving: Serving) -> None:
     spec = engine.deploy(PRIVILEGE_FN)
     result, seen = call(engine, spec)
     assert result.function_error is None, seen
@@ -521,7 +532,7 @@ def handler(event, context):
 
 
 def test_proc_shows_only_own_processes_and_hostname_is_private(
-    engine: EngineHarness, still_serving: Callable[[], None]
+    engine: EngineHarness, still_serving: Serving
 ) -> None:
     spec = engine.deploy(PROC_FN)
     result, seen = call(engine, spec)
@@ -600,7 +611,7 @@ def handler(event, context):
     stop = time.monotonic() + event["budget"]
     found, complete = {}, {}
     needles = [event["secret"], control]
-    priority = ["/tmp", "/dev/shm", "/var", "/.nimbus", "/opt", "/proc", "/etc"]
+    priority = ["/tmp", "/dev/shm", "/var", "/.nimbus", "/opt", "/proc", "/etc", "/root"]
     rest = sorted("/" + d for d in os.listdir("/") if "/" + d not in priority + ["/dev", "/sys"])
     for top in priority + rest:
         complete[top] = scan(top, needles, found, stop, mine)
@@ -609,10 +620,10 @@ def handler(event, context):
 
 
 def test_cannot_see_another_environments_invocation(
-    engine: EngineHarness, still_serving: Callable[[], None]
+    engine: EngineHarness, still_serving: Serving
 ) -> None:
     holder = engine.deploy(HOLDER_FN)
-    scanner = engine.deploy(SCANNER_FN)
+    scanner = engine.deploy(SCANNER_FN, memory_mb=1769)  # one full vCPU: scan more, faster
     secret = "nimbus-secret-" + uuid.uuid4().hex
     control = "nimbus-control-" + uuid.uuid4().hex
     call(engine, holder, {"secret": "warm-up", "hold": 0})  # both warm: no cold start delays
@@ -626,8 +637,10 @@ def test_cannot_see_another_environments_invocation(
     assert seen["pids"] == ["1"]
     assert seen["found"].get(control) == ["/tmp/control.txt"]
     assert secret not in seen["found"], seen["found"][secret]
-    priority = ["/tmp", "/dev/shm", "/var", "/.nimbus", "/opt", "/proc", "/etc"]
-    assert all(seen["complete"][top] for top in priority), seen["complete"]
+    # Everything that can change at run time was scanned in full (the rest is best effort:
+    # read-only binds of the host's system directories).
+    dynamic = ["/tmp", "/dev/shm", "/var", "/.nimbus", "/opt", "/proc"]
+    assert all(seen["complete"][top] for top in dynamic), seen["complete"]
     # Only the environment's own channel: one socket, a pipe for logs, /dev/null for stdin.
     targets = list(seen["fds"].values())
     assert sum(t.startswith("socket:") for t in targets) == 1, targets
@@ -668,9 +681,7 @@ def handler(event, context):
 """
 
 
-def test_runs_unprivileged_with_limits(
-    engine: EngineHarness, still_serving: Callable[[], None]
-) -> None:
+def test_runs_unprivileged_with_limits(engine: EngineHarness, still_serving: Serving) -> None:
     spec = engine.deploy(LIMITS_FN)
     result, seen = call(engine, spec)
     assert result.function_error is None, seen
@@ -686,3 +697,131 @@ def test_runs_unprivileged_with_limits(
         assert int(status[cap], 16) == 0, (cap, status[cap])
     assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2"
     still_serving()
+
+
+# 13. what leaks through the host's terminal and network -------------------------------------
+
+TTY_FN = """
+import fcntl, os, termios
+
+def handler(event, context):
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError as e:
+        return {"tty": e.errno}
+    try:
+        fcntl.ioctl(fd, termios.TIOCSTI, b"#")  # a keystroke typed into the admin's shell
+        injected = True
+    except OSError:
+        injected = False
+    os.write(fd, b"written-by-the-function\\r\\n")
+    return {"tty": "opened", "injected": injected}
+"""
+
+ENGINE_ON_A_TERMINAL = """
+import fcntl, pathlib, sys, termios
+fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # like `nimbus server` started from a shell
+sys.path.insert(0, sys.argv[1])
+from conftest import EngineHarness
+harness = EngineHarness(pathlib.Path(sys.argv[2]), sandbox_uid_base=int(sys.argv[3]))
+try:
+    print(harness.invoke(harness.deploy(sys.argv[4])).payload.decode())
+finally:
+    harness.close()
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="environments stay in the engine's session: they can open the operator's "
+    "terminal (/dev/tty) and inject keystrokes with TIOCSTI",
+)
+def test_environment_cannot_reach_the_servers_terminal(tmp_path: Path) -> None:
+    tests_dir = str(Path(__file__).resolve().parents[1])
+    master, slave = os.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", ENGINE_ON_A_TERMINAL, tests_dir, str(tmp_path / "nimbus"),
+             "998000", textwrap.dedent(TTY_FN)],
+            stdin=slave, capture_output=True, start_new_session=True, timeout=30, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    seen = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    assert seen == {"tty": errno.ENXIO}  # no controlling terminal at all
+
+
+NETWORK_FN = """
+import socket
+
+def attempt(family, address):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(1)
+    try:
+        s.connect(address)
+        return "connected"
+    except OSError as e:
+        return e.errno
+    finally:
+        s.close()
+
+def handler(event, context):
+    if "abstract" in event:
+        lines = open("/proc/net/unix").read().splitlines()[1:]
+        names = [f[-1][1:] for f in map(str.split, lines) if len(f) == 8 and f[-1][0] == "@"]
+        return {"listed": event["abstract"] in names,
+                "connect": attempt(socket.AF_UNIX, "\\0" + event["abstract"])}
+    return {"connect": attempt(socket.AF_INET, ("127.0.0.1", event["port"]))}
+"""
+
+
+def accepted(server: socket.socket) -> bool:
+    server.setblocking(False)
+    try:
+        conn, _ = server.accept()
+    except BlockingIOError:
+        return False
+    conn.close()
+    return True
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="no network namespace: environments can connect to the host's abstract unix "
+    "sockets (e.g. containerd-shim, X11, D-Bus ...)",
+)
+def test_host_abstract_unix_sockets_are_unreachable(
+    engine: EngineHarness, still_serving: Serving
+) -> None:
+    spec = engine.deploy(NETWORK_FN)
+    name = "nimbus-hostile-" + uuid.uuid4().hex
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind("\0" + name)
+        server.listen()
+        result, seen = call(engine, spec, {"abstract": name})
+        reached = accepted(server)
+    assert result.function_error is None, seen
+    still_serving()
+    assert seen["connect"] != "connected" and not reached, seen
+    assert not seen["listed"]  # it cannot even see the host's sockets
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="no network namespace: environments can connect to services bound to the host's "
+    "loopback (databases, NATS, the Nimbus API's local endpoints ...)",
+)
+def test_host_loopback_services_are_unreachable(
+    engine: EngineHarness, still_serving: Serving
+) -> None:
+    spec = engine.deploy(NETWORK_FN)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        result, seen = call(engine, spec, {"port": server.getsockname()[1]})
+        reached = accepted(server)
+    assert result.function_error is None, seen
+    still_serving()
+    assert seen["connect"] != "connected" and not reached, seen

@@ -228,7 +228,10 @@ class Zygote(object):
             timeout = None if refill_at is None else max(0.0, refill_at - time.monotonic())
             for key, _ in selector.select(timeout):
                 if key.fileobj is self.control:
-                    message, fds, _flags, _addr = socket.recv_fds(self.control, 1 << 20, 4)
+                    try:
+                        message, fds, _flags, _addr = socket.recv_fds(self.control, 1 << 20, 4)
+                    except OSError:  # the engine went away
+                        message = b""
                     if not message:
                         self.shutdown()
                         return

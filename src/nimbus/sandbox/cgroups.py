@@ -50,11 +50,14 @@ class EnvCgroup:
     def __init__(self, dirs: dict[str, Path], version: int) -> None:
         self.dirs = dirs
         self.version = version
+        self._peak_fd = -1  # kept open: read after every invocation (pread costs ~2 us)
 
     def peak_memory_bytes(self) -> int:
-        name = "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
         try:
-            return int((self.dirs["memory"] / name).read_text())
+            if self._peak_fd < 0:
+                name = "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
+                self._peak_fd = os.open(self.dirs["memory"] / name, os.O_RDONLY | os.O_CLOEXEC)
+            return int(os.pread(self._peak_fd, 32, 0))
         except (OSError, ValueError):
             return 0
 
@@ -71,6 +74,9 @@ class EnvCgroup:
 
     def destroy(self) -> None:
         """Kill whatever is left inside and remove the directories."""
+        if self._peak_fd >= 0:
+            os.close(self._peak_fd)
+            self._peak_fd = -1
         for d in self.dirs.values():
             kill_file = d / "cgroup.kill"
             for _ in range(50):
