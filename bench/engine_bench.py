@@ -51,6 +51,26 @@ def make_spec(config: EngineConfig, name: str, runtime: str = "python3.12") -> F
     )
 
 
+def make_ric_spec(config: EngineConfig) -> FunctionSpec | None:
+    """The same no-op handler behind the official awslambdaric over the HTTP Runtime API."""
+    site = next((Path(p) for p in sys.path if p.endswith("site-packages")), None)
+    if site is None or not (site / "awslambdaric").exists() or not Path("/usr/bin/python3.11").exists():
+        return None
+    spec = make_spec(config, "ric", runtime="provided.al2023")
+    code = Path(spec.code_dir)
+    for name in ("awslambdaric", "simplejson"):
+        shutil.copytree(site / name, code / name, dirs_exist_ok=True)
+    for path in [site / "snapshot_restore_py.py", *site.glob("runtime_client*.so")]:
+        shutil.copy(path, code / path.name)
+    bootstrap = code / "bootstrap"
+    bootstrap.write_text('#!/bin/sh\nexec /usr/bin/python3.11 -m awslambdaric "$_HANDLER"\n')
+    bootstrap.chmod(0o755)
+    for path in code.rglob("*"):
+        if path != bootstrap:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    return spec
+
+
 def invocation() -> Invocation:
     return Invocation(request_id=str(uuid.uuid4()), payload=b"{}")
 
@@ -137,6 +157,9 @@ async def run(quick: bool) -> dict[str, object]:
         results["cold_start"] = await cold_starts(engine, spec, n_cold)
         progress.update(task, advance=1, description="warm invokes")
         results["warm_invoke"] = await warm_invokes(engine, spec, n_warm)
+        ric = make_ric_spec(config)
+        if ric is not None:
+            results["warm_invoke_http_ric"] = await warm_invokes(engine, ric, n_warm // 3)
         progress.update(task, advance=1, description="throughput")
         results["throughput"] = {
             str(c): await throughput(engine, make_spec(config, f"tp{c}"), c, secs)
@@ -166,6 +189,11 @@ def show(results: dict[str, object]) -> None:
     table.add_row("warm invoke overhead", f"{warm['p50_ms']:.3f} ms",  # type: ignore[index]
                   f"{warm['p99_ms']:.3f} ms", f"unix RTT {rtt:.3f} ms",  # type: ignore[index]
                   f"{warm['p50_ms'] / rtt:.1f}x", "p50 <= 0.2 ms")  # type: ignore[index]
+    if "warm_invoke_http_ric" in r:
+        ric = r["warm_invoke_http_ric"]
+        table.add_row("warm invoke, awslambdaric over HTTP", f"{ric['p50_ms']:.3f} ms",  # type: ignore[index]
+                      f"{ric['p99_ms']:.3f} ms", f"unix RTT {rtt:.3f} ms",  # type: ignore[index]
+                      f"{ric['p50_ms'] / rtt:.1f}x", "channel must beat it")  # type: ignore[index]
     for callers, rate in r["throughput"].items():  # type: ignore[attr-defined]
         table.add_row(f"warm invokes/s, {callers} callers", f"{rate:,.0f}/s", "",
                       f"1/RTT {1000 / rtt:,.0f}/s", f"{rate / (1000 / rtt):.2f}x", "")

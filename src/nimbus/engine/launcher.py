@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -154,7 +155,13 @@ class Launcher:
         """Free what the (dead) environment held."""
         environment.transport.close()
         environment.logs.close()
-        if environment.cgroup is not None:
-            environment.cgroup.destroy()
-        if environment.uid is not None:
-            self.uids.give_back(environment.uid)
+        uid = environment.uid
+        if environment.cgroup is None:
+            if uid is not None:
+                self.uids.give_back(uid)
+            return
+        # rmdir may have to wait for the kernel: never on the event loop. The uid is reused
+        # only once the cgroup is gone, i.e. once no process of this environment is left.
+        done = asyncio.get_running_loop().run_in_executor(None, environment.cgroup.destroy)
+        if uid is not None:
+            done.add_done_callback(lambda _: self.uids.give_back(uid))

@@ -43,6 +43,9 @@ class ZygoteProcess:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # Bursts of spawn requests (pre-warming hundreds) queue here while the zygote forks.
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         spec = {"control_fd": theirs.fileno(), "rootfs": self.rootfs}
         self._process = subprocess.Popen(
             [self.interpreter, "-I", str(ENTRY), json.dumps(spec)],

@@ -14,7 +14,8 @@ import os
 
 from . import libc
 
-DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+# No tty: an environment must never reach the operator's terminal (TIOCSTI keystrokes).
+DEVICES = ("null", "zero", "full", "random", "urandom")
 MOUNT_POINTS = ("tmp", "proc", "var/task", "var/runtime", "opt", "dev/shm", ".nimbus")
 
 

@@ -73,6 +73,7 @@ def _blank(sock, own_fds, isolate, cgroup):
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the zygote
+        os.setsid()  # no controlling terminal, own session and process group
         if isolate:
             confine.prepare(cgroup)
         bootstrap.warm_up()
