@@ -28,6 +28,9 @@ class EngineConfig:
     concurrency_limit: int = field(default_factory=lambda: _env_int("NIMBUS_CONCURRENCY", 1000))
     keep_alive_s: float = field(default_factory=lambda: _env_float("NIMBUS_KEEP_ALIVE", 600.0))
     reap_interval_s: float = 5.0
+    # Live environments (idle + busy) on this node; beyond it the least recently used
+    # idle environment is destroyed to make room.
+    max_environments: int = field(default_factory=lambda: _env_int("NIMBUS_MAX_ENVIRONMENTS", 1000))
     # Isolation: "auto" (full where the host allows, loud warning otherwise), "full", "none".
     isolation: str = field(default_factory=lambda: os.environ.get("NIMBUS_ISOLATION", "auto"))
     # Each environment runs as its own unprivileged uid taken from this range.

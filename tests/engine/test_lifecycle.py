@@ -207,3 +207,19 @@ def test_environments_get_distinct_uids_and_pid_namespaces(engine: EngineHarness
     assert a[1] == b[1] == 1 and a[2] == [1] == b[2]
     assert uuid.UUID(int=0)  # keep uuid import used for readability of ids above
     assert os.getuid() == 0
+
+
+def test_least_recently_used_idle_environment_makes_room(make_engine: Any) -> None:
+    engine = make_engine(max_environments=2)
+    first, second, third = (engine.deploy(IDENTITY_FN) for _ in range(3))
+    engine.invoke(first)
+    engine.invoke(second)
+    engine.invoke(first)  # `second` is now the least recently used
+    assert engine.engine.stats()["idle"] == 2
+    engine.invoke(third)
+    deadline = time.monotonic() + 5
+    while engine.engine.stats()["environments"] > 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert engine.engine.stats()["environments"] == 2
+    assert not engine.invoke(first).record.cold
+    assert engine.invoke(second).record.cold

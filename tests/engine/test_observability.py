@@ -42,13 +42,16 @@ def test_logs_are_stored_per_stream(engine: EngineHarness) -> None:
 
 
 def test_large_output_is_captured_without_blocking(engine: EngineHarness) -> None:
-    spec = engine.deploy("""
+    spec = engine.deploy(
+        """
         import sys
         def handler(event, context):
             for i in range(20000):
                 print("line", i)
             return "done"
-    """, timeout_s=10.0)
+    """,
+        timeout_s=10.0,
+    )
     result = engine.invoke(spec)
     assert result.payload == b'"done"'
     assert "line 19999\n" in result.log and "line 0\n" in result.log
@@ -112,13 +115,26 @@ def test_non_root_engine_degrades_loudly() -> None:
     # is what an unprivileged user can run.
     site_packages = next(p for p in sys.path if p.endswith("site-packages"))
     src = Path(__file__).resolve().parents[2] / "src"
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home),
-           "PYTHONPATH": f"{src}:{site_packages}"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "TMPDIR": str(home),
+        "PYTHONPATH": f"{src}:{site_packages}",
+    }
     try:
         proc = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-             str(SYSTEM_PYTHON), str(script)],
-            capture_output=True, text=True, env=env, timeout=60,
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                str(SYSTEM_PYTHON),
+                str(script),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
         )
     finally:
         shutil.rmtree(home, ignore_errors=True)

@@ -138,6 +138,8 @@ class Engine:
         if self._launcher is None:
             raise EngineClosed("the engine is not started")
         zygote = await self._zygote(spec.runtime)
+        if len(self._by_pid) >= self.config.max_environments:
+            self._evict_least_recently_used()
         started = time.perf_counter()
         env = await self._launcher.launch(zygote, spec, init_type)
         self._by_pid[env.pid] = env
@@ -155,6 +157,13 @@ class Engine:
                 env.kill()  # INIT failed: never reused
         env.init_ms = (time.perf_counter() - started) * 1000
         return env
+
+    def _evict_least_recently_used(self) -> None:
+        """Make room: idle environments of every function compete, the coldest goes."""
+        pools = [p for p in self._pools.values() if p.idle]
+        if pools:
+            pool = min(pools, key=lambda p: p.idle[0].last_used)
+            pool.idle.pop(0).kill()
 
     async def prewarm(self, spec: FunctionSpec, count: int) -> int:
         pool = self._pools.setdefault(spec.pool_key, FunctionPool())

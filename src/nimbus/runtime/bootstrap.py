@@ -163,8 +163,15 @@ def warm_up():
     ours, theirs = socket.socketpair()
     try:
         header = {"id": "warm-up", "deadline": 0, "arn": "", "cc": "{}", "ci": "{}"}
-        handle(theirs, lambda event, context: event, header, b'{"a": [1, 2.5, "x"]}',
-               _encoder(), logsetup.StandardLogSink(), "TEXT")
+        handle(
+            theirs,
+            lambda event, context: event,
+            header,
+            b'{"a": [1, 2.5, "x"]}',
+            _encoder(),
+            logsetup.StandardLogSink(),
+            "TEXT",
+        )
         receive(ours)
         compile("def handler(event, context):\n    return None\n", "<warm-up>", "exec")
     finally:

@@ -84,7 +84,9 @@ def _blank(sock, own_fds, isolate, cgroup):
         _run(json.loads(message), fds, cgroup)
     except BaseException:
         try:
-            os.write(2, ("nimbus: environment failed to start: %s" % traceback.format_exc()).encode())
+            os.write(
+                2, ("nimbus: environment failed to start: %s" % traceback.format_exc()).encode()
+            )
         finally:
             os._exit(127)
     os._exit(0)
@@ -190,8 +192,14 @@ class Zygote(object):
             for fd in fds:
                 os.close(fd)
         self.children.add(pid)
-        self.send({"op": "spawned", "id": request["id"], "pid": pid,
-                   "cgroup": cgroup[1] if cgroup else None})
+        self.send(
+            {
+                "op": "spawned",
+                "id": request["id"],
+                "pid": pid,
+                "cgroup": cgroup[1] if cgroup else None,
+            }
+        )
 
     def reap(self):
         while True:
@@ -261,8 +269,12 @@ def main(spec_json):
     control = socket.socket(fileno=spec["control_fd"])
     _preload()
     rootfs_spec = spec.get("rootfs") or {}
-    zygote = Zygote(control, isolate=bool(rootfs_spec), blanks=spec.get("blanks", 2),
-                    cgroups=sorted(rootfs_spec.get("cgroups", {})))
+    zygote = Zygote(
+        control,
+        isolate=bool(rootfs_spec),
+        blanks=spec.get("blanks", 2),
+        cgroups=sorted(rootfs_spec.get("cgroups", {})),
+    )
     if spec.get("rootfs"):
         rootfs.enter(spec["rootfs"])
         seccomp.prepare()
