@@ -24,13 +24,12 @@ from rich.progress import Progress
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
-from floors import fork_and_reply, summary, unix_round_trip  # noqa: E402
-
-from nimbus.config import EngineConfig  # noqa: E402
-from nimbus.engine.engine import Engine  # noqa: E402
-from nimbus.models import FunctionSpec, Invocation  # noqa: E402
-from nimbus.obs.logs import LogStore  # noqa: E402
-from nimbus.obs.metering import MeteringLog  # noqa: E402
+from floors import fork_and_reply, summary, unix_round_trip
+from nimbus.config import EngineConfig
+from nimbus.engine.engine import Engine
+from nimbus.models import FunctionSpec, Invocation
+from nimbus.obs.logs import LogStore
+from nimbus.obs.metering import MeteringLog
 
 NOOP = "def handler(event, context):\n    return None\n"
 RESULTS = Path(__file__).parent / "results" / "engine.json"
@@ -54,7 +53,11 @@ def make_spec(config: EngineConfig, name: str, runtime: str = "python3.12") -> F
 def make_ric_spec(config: EngineConfig) -> FunctionSpec | None:
     """The same no-op handler behind the official awslambdaric over the HTTP Runtime API."""
     site = next((Path(p) for p in sys.path if p.endswith("site-packages")), None)
-    if site is None or not (site / "awslambdaric").exists() or not Path("/usr/bin/python3.11").exists():
+    if (
+        site is None
+        or not (site / "awslambdaric").exists()
+        or not Path("/usr/bin/python3.11").exists()
+    ):
         return None
     spec = make_spec(config, "ric", runtime="provided.al2023")
     code = Path(spec.code_dir)
@@ -144,8 +147,12 @@ async def run(quick: bool) -> dict[str, object]:
     engine = Engine(config, LogStore(None), MeteringLog(None))
     await engine.start()
     results: dict[str, object] = {
-        "host": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                 "isolation": engine.isolation.summary(), "root": os.geteuid() == 0},
+        "host": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "isolation": engine.isolation.summary(),
+            "root": os.geteuid() == 0,
+        },
     }
     with Progress(transient=True) as progress:
         task = progress.add_task("floors", total=6)
@@ -183,26 +190,58 @@ def show(results: dict[str, object]) -> None:
     for column in ("measure", "p50", "p99", "floor (p50)", "ratio to floor", "goal"):
         table.add_column(column)
     cold, warm = r["cold_start"], r["warm_invoke"]
-    table.add_row("cold start, no-op handler", f"{cold['p50_ms']:.2f} ms",  # type: ignore[index]
-                  f"{cold['p99_ms']:.2f} ms", f"fork+reply {fork:.2f} ms",  # type: ignore[index]
-                  f"{cold['p50_ms'] / fork:.1f}x", "p50 <= 5 ms")  # type: ignore[index]
-    table.add_row("warm invoke overhead", f"{warm['p50_ms']:.3f} ms",  # type: ignore[index]
-                  f"{warm['p99_ms']:.3f} ms", f"unix RTT {rtt:.3f} ms",  # type: ignore[index]
-                  f"{warm['p50_ms'] / rtt:.1f}x", "p50 <= 0.2 ms")  # type: ignore[index]
+    table.add_row(
+        "cold start, no-op handler",
+        f"{cold['p50_ms']:.2f} ms",  # type: ignore[index]
+        f"{cold['p99_ms']:.2f} ms",
+        f"fork+reply {fork:.2f} ms",  # type: ignore[index]
+        f"{cold['p50_ms'] / fork:.1f}x",
+        "p50 <= 5 ms",
+    )  # type: ignore[index]
+    table.add_row(
+        "warm invoke overhead",
+        f"{warm['p50_ms']:.3f} ms",  # type: ignore[index]
+        f"{warm['p99_ms']:.3f} ms",
+        f"unix RTT {rtt:.3f} ms",  # type: ignore[index]
+        f"{warm['p50_ms'] / rtt:.1f}x",
+        "p50 <= 0.2 ms",
+    )  # type: ignore[index]
     if "warm_invoke_http_ric" in r:
         ric = r["warm_invoke_http_ric"]
-        table.add_row("warm invoke, awslambdaric over HTTP", f"{ric['p50_ms']:.3f} ms",  # type: ignore[index]
-                      f"{ric['p99_ms']:.3f} ms", f"unix RTT {rtt:.3f} ms",  # type: ignore[index]
-                      f"{ric['p50_ms'] / rtt:.1f}x", "channel must beat it")  # type: ignore[index]
+        table.add_row(
+            "warm invoke, awslambdaric over HTTP",
+            f"{ric['p50_ms']:.3f} ms",  # type: ignore[index]
+            f"{ric['p99_ms']:.3f} ms",
+            f"unix RTT {rtt:.3f} ms",  # type: ignore[index]
+            f"{ric['p50_ms'] / rtt:.1f}x",
+            "channel must beat it",
+        )  # type: ignore[index]
     for callers, rate in r["throughput"].items():  # type: ignore[attr-defined]
-        table.add_row(f"warm invokes/s, {callers} callers", f"{rate:,.0f}/s", "",
-                      f"1/RTT {1000 / rtt:,.0f}/s", f"{rate / (1000 / rtt):.2f}x", "")
+        table.add_row(
+            f"warm invokes/s, {callers} callers",
+            f"{rate:,.0f}/s",
+            "",
+            f"1/RTT {1000 / rtt:,.0f}/s",
+            f"{rate / (1000 / rtt):.2f}x",
+            "",
+        )
     envs = r["environments"]
-    table.add_row("environments created/s", f"{envs['per_second']:.0f}/s", "",  # type: ignore[index]
-                  f"1/fork {1000 / fork:.0f}/s",
-                  f"{envs['per_second'] / (1000 / fork):.2f}x", ">= 200/s")  # type: ignore[index]
-    table.add_row("private memory per idle env", f"{envs['private_mb_p50']:.1f} MB",  # type: ignore[index]
-                  f"max {envs['private_mb_max']:.1f} MB", "", "", "<= 10 MB")  # type: ignore[index]
+    table.add_row(
+        "environments created/s",
+        f"{envs['per_second']:.0f}/s",
+        "",  # type: ignore[index]
+        f"1/fork {1000 / fork:.0f}/s",
+        f"{envs['per_second'] / (1000 / fork):.2f}x",
+        ">= 200/s",
+    )  # type: ignore[index]
+    table.add_row(
+        "private memory per idle env",
+        f"{envs['private_mb_p50']:.1f} MB",  # type: ignore[index]
+        f"max {envs['private_mb_max']:.1f} MB",
+        "",
+        "",
+        "<= 10 MB",
+    )  # type: ignore[index]
     Console().print(table)
 
 

@@ -48,6 +48,7 @@ def doctor() -> None:
         ("cgroups (memory, CPU, pids)", report.cgroups is not None),
         ("seccomp filter", report.seccomp),
         ("own unprivileged uid per environment", report.uid_switch),
+        ("Landlock scopes (abstract sockets, signals)", report.landlock),
     ):
         status = "[green]active[/]" if active else "[red]missing[/]"
         if name.startswith("cgroups") and report.cgroups:

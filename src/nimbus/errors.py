@@ -45,6 +45,17 @@ class RequestTooLarge(ClientError):
     status = 413
 
 
+class InvalidRequestContent(ClientError):
+    """The body is not the JSON the operation expects."""
+
+    code = "InvalidRequestContentException"
+
+
+class UnknownOperation(ClientError):
+    code = "UnknownOperationException"
+    status = 404
+
+
 class TooManyRequests(ClientError):
     """Throttled: a concurrency limit is reached (AWS TooManyRequestsException)."""
 

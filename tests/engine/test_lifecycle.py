@@ -223,3 +223,20 @@ def test_least_recently_used_idle_environment_makes_room(make_engine: Any) -> No
     assert engine.engine.stats()["environments"] == 2
     assert not engine.invoke(first).record.cold
     assert engine.invoke(second).record.cold
+
+
+def test_engine_recovers_when_a_zygote_dies(make_engine: Any) -> None:
+    engine = make_engine()
+    spec = engine.deploy(IDENTITY_FN, timeout_s=10.0)
+    engine.invoke(spec)
+    zygote = engine.engine._zygotes["python3.12"]
+    assert zygote._process is not None
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(engine.invoke, spec, b'{"sleep": 5}')
+        time.sleep(0.5)
+        os.kill(zygote._process.pid, 9)
+        interrupted = pending.result(10)
+    # Its environments die with it (parent-death signal); the invocation in flight says so.
+    assert json.loads(interrupted.payload)["errorType"] == "Runtime.ExitError"
+    again = engine.invoke(spec)
+    assert again.function_error is None and again.record.cold

@@ -78,7 +78,10 @@ class Environment:
             number = os.WTERMSIG(status)
             name = SIGNAL_WORDS.get(number, f"signal {number}")
             return f"Runtime exited with error: signal: {name}"
-        code = os.waitstatus_to_exitcode(status)
+        try:
+            code = os.waitstatus_to_exitcode(status)
+        except ValueError:  # not an exit status at all: say what we know
+            return f"Runtime exited with error: status {status}"
         if code == 0:
             return "Runtime exited without providing a reason"
         return f"Runtime exited with error: exit status {code}"

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import socket
 import subprocess
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from typing import Any
 from nimbus.errors import ServiceError
 from nimbus.sandbox.plan import RUNTIME_DIR
 
+log = logging.getLogger("nimbus.engine")
 ENTRY = RUNTIME_DIR / "entry.py"
 START_TIMEOUT_S = 30.0
 
@@ -80,7 +82,10 @@ class ZygoteProcess:
                 op = message["op"]
                 if op == "exit":
                     self._children.discard(message["pid"])
-                    self._on_exit(message["pid"], message["status"])
+                    try:
+                        self._on_exit(message["pid"], message["status"])
+                    except Exception:  # a bad environment must not look like a dead zygote
+                        log.exception("handling the exit of pid %s", message["pid"])
                 elif op == "spawned":
                     self._children.add(message["pid"])
                     reply = (message["pid"], message.get("cgroup"))

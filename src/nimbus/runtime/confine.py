@@ -9,7 +9,7 @@ import os
 import resource
 import signal
 
-from . import libc, seccomp
+from . import landlock, libc, seccomp
 
 TASK_ROOT = "/var/task"
 HARDENED = libc.MS_NOSUID | libc.MS_NODEV
@@ -50,10 +50,12 @@ def apply(spec, cgroup):
     )
     for which, value in limits:
         resource.setrlimit(which, (value, value))
+    libc.drop_capability_bounding_set()
     uid = spec["uid"]
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
     # Changing credentials clears the parent-death signal: set it again afterwards.
     libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+    landlock.restrict_scopes()
     seccomp.install_filter()

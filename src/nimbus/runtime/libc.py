@@ -22,6 +22,7 @@ MS_PRIVATE = 0x40000
 MNT_DETACH = 0x2
 
 PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -85,6 +86,22 @@ def bind(source, target, readonly=True, flags=0):
 def pivot_root(new_root, put_old):
     nr = {"x86_64": 155, "aarch64": 41}[os.uname().machine]
     _check(_libc.syscall(nr, _b(new_root), _b(put_old)), "pivot_root")
+
+
+def syscall(number, *args):
+    """A raw system call; returns the kernel's result (negative: see ctypes.get_errno())."""
+    return _libc.syscall(number, *args)
+
+
+def drop_capability_bounding_set():
+    """No capability can ever come back, whatever is exec'd later."""
+    cap = 0
+    while True:
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            if ctypes.get_errno() == 22:  # EINVAL: past the last capability
+                return
+            _check(-1, "prctl(PR_CAPBSET_DROP, %d)" % cap)
+        cap += 1
 
 
 def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):

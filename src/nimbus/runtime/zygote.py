@@ -152,7 +152,8 @@ class Zygote(object):
                 except OSError:
                     pass
 
-    def fork_blank(self):
+    def fork_blank(self, inherited=()):
+        """`inherited`: fds the zygote holds for a request in flight (closed in the blank)."""
         cgroup = self.make_cgroup()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         if self.isolate:
@@ -164,7 +165,7 @@ class Zygote(object):
         if pid == 0:  # the blank: never returns into the zygote's code
             ours.close()
             own = [self.control.fileno(), self.wake_r, self.wake_w]
-            own += [b[1].fileno() for b in self.blanks]
+            own += [b[1].fileno() for b in self.blanks] + list(inherited)
             if self.own_pidns >= 0:
                 own.append(self.own_pidns)
             _blank(theirs, own, self.isolate, cgroup)
@@ -181,7 +182,7 @@ class Zygote(object):
     def spawn(self, request, fds):
         try:
             if not self.blanks:
-                self.fork_blank()
+                self.fork_blank(inherited=fds)
             pid, sock, cgroup = self.blanks.pop(0)
             socket.send_fds(sock, [json.dumps(request).encode()], fds)
             sock.close()
@@ -209,6 +210,13 @@ class Zygote(object):
                 return
             if pid == 0:
                 return
+            if os.WIFSTOPPED(status) or os.WIFCONTINUED(status):
+                # Only a process that made us its tracer stops here: never let it linger.
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                continue
             if pid in self.children:
                 self.children.discard(pid)
                 self.send({"op": "exit", "pid": pid, "status": status})

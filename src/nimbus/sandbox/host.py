@@ -7,6 +7,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nimbus.runtime import landlock
+
 
 @dataclass
 class IsolationReport:
@@ -14,6 +16,7 @@ class IsolationReport:
     cgroups: str | None = None  # "v1" | "v2" | None
     seccomp: bool = False
     uid_switch: bool = False
+    landlock: bool = False  # abstract unix sockets and signals scoped to the sandbox
     missing: list[str] = field(default_factory=list)  # what is not active, and why
 
     @property
@@ -26,6 +29,7 @@ class IsolationReport:
             f"cgroups={self.cgroups or 'off'}",
             f"seccomp={'on' if self.seccomp else 'off'}",
             f"uid-switch={'on' if self.uid_switch else 'off'}",
+            f"landlock={'on' if self.landlock else 'off'}",
         ]
         return " ".join(parts)
 
@@ -57,4 +61,15 @@ def probe(cgroups_version: int | None) -> IsolationReport:
         report.seccomp = True
     elif "Seccomp:" not in status:
         report.missing.append("kernel without seccomp: dangerous system calls are not filtered")
+    if landlock.supported():  # type: ignore[no-untyped-call]
+        report.landlock = root
+    else:
+        report.missing.append(
+            "kernel without Landlock ABI 6 (Linux >= 6.12): environments can connect to the "
+            "host's abstract unix sockets"
+        )
+    report.missing.append(
+        "no network namespace per environment (yet): functions share the host's network, "
+        "including services bound to its loopback"
+    )
     return report

@@ -1,0 +1,236 @@
+"""AWS rest-json (Lambda's protocol): HTTP request <-> operation input, output -> HTTP response.
+
+Driven entirely by botocore's service model, so every operation's wire shape is exactly
+what the SDKs send and expect. Pure: bytes and dicts in, bytes and dicts out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+from botocore.model import OperationModel, ServiceModel, Shape, StructureShape
+
+from nimbus.errors import InvalidRequestContent, UnknownOperation
+
+_TEMPLATE = re.compile(r"\{([^}]+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    required_query: tuple[str, ...]  # e.g. "?versions" style literal query keys
+    operation: OperationModel
+
+
+def _route(operation: OperationModel) -> Route:
+    uri = operation.http["requestUri"]
+    path, _, query = uri.partition("?")
+    regex = ""
+    last = 0
+    for match in _TEMPLATE.finditer(path):
+        regex += re.escape(path[last : match.start()])
+        name = match.group(1)
+        greedy = name.endswith("+")
+        name = name.rstrip("+")
+        regex += f"(?P<{name}>.+)" if greedy else f"(?P<{name}>[^/]+)"
+        last = match.end()
+    regex += re.escape(path[last:])
+    required = tuple(part.split("=")[0] for part in query.split("&") if part)
+    return Route(operation.http["method"], re.compile(regex + "/?$"), required, operation)
+
+
+class RestJsonCodec:
+    def __init__(self, model: ServiceModel) -> None:
+        self.model = model
+        routes = [_route(model.operation_model(name)) for name in model.operation_names]
+        # Literal paths before templated ones, longer before shorter.
+        routes.sort(
+            key=lambda r: (
+                -len(r.required_query),
+                r.pattern.pattern.count("(?P"),
+                -len(r.pattern.pattern),
+            )
+        )
+        self.routes = routes
+
+    def match(
+        self, method: str, raw_path: str, query: dict[str, list[str]]
+    ) -> tuple[OperationModel, dict[str, str]]:
+        for route in self.routes:
+            if route.method != method or any(q not in query for q in route.required_query):
+                continue
+            found = route.pattern.match(raw_path)
+            if found:
+                return route.operation, {k: unquote(v) for k, v in found.groupdict().items()}
+        raise UnknownOperation("Unable to determine service/operation name to be authorized")
+
+    # request -> input -------------------------------------------------------------
+    def decode(
+        self,
+        operation: OperationModel,
+        path_params: dict[str, str],
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
+    ) -> dict[str, Any]:
+        shape = operation.input_shape
+        params: dict[str, Any] = {}
+        if shape is None:
+            return params
+        payload_name = shape.serialization.get("payload")
+        body_members: dict[str, Shape] = {}
+        for name, member in shape.members.items():
+            location = member.serialization.get("location")
+            wire = member.serialization.get("name", name)
+            if location == "uri":
+                if wire in path_params:
+                    params[name] = path_params[wire]
+            elif location == "querystring":
+                if wire in query:
+                    params[name] = _from_text(member, query[wire])
+            elif location == "header":
+                value = headers.get(wire.lower())
+                if value is not None:
+                    params[name] = _from_text(member, [value])
+            elif name == payload_name:
+                if member.type_name == "blob":
+                    params[name] = body
+                elif body:
+                    params[name] = _from_json(member, _load(body))
+            else:
+                body_members[name] = member
+        if body_members and body and payload_name is None:
+            document = _load(body)
+            if not isinstance(document, dict):
+                raise InvalidRequestContent(
+                    "Could not parse request body into json: expected a JSON object"
+                )
+            for name, member in body_members.items():
+                if name in document:
+                    params[name] = _from_json(member, document[name])
+        return params
+
+    # output -> response -------------------------------------------------------------
+    def encode(
+        self, operation: OperationModel, output: dict[str, Any]
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        status = int(operation.http.get("responseCode", 200))
+        headers: list[tuple[str, str]] = []
+        shape = operation.output_shape
+        if shape is None:
+            return status, headers, b""
+        payload_name = shape.serialization.get("payload")
+        document: dict[str, Any] = {}
+        body = b""
+        for name, member in shape.members.items():
+            if name not in output or output[name] is None:
+                continue
+            value = output[name]
+            location = member.serialization.get("location")
+            if location == "statusCode":
+                status = int(value)
+            elif location == "header":
+                headers.append((member.serialization.get("name", name), _to_text(value)))
+            elif name == payload_name:
+                body = (
+                    value if member.type_name == "blob" else orjson.dumps(_to_json(member, value))
+                )
+            else:
+                document[name] = _to_json(member, value)
+        if payload_name is None:
+            body = orjson.dumps(document)
+            headers.append(("Content-Type", "application/json"))
+        return status, headers, body
+
+
+def _load(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise InvalidRequestContent(f"Could not parse request body into json: {e}") from None
+
+
+def _from_text(shape: Shape, values: list[str]) -> Any:
+    kind = shape.type_name
+    if kind == "list":
+        member = shape.member
+        return [_from_text(member, [v]) for v in values]
+    value = values[-1]
+    try:
+        if kind in ("integer", "long"):
+            return int(value)
+        if kind == "boolean":
+            return value.lower() == "true"
+    except ValueError:
+        return value  # the validator reports it in AWS' words
+    return value
+
+
+def _from_json(shape: Shape, value: Any) -> Any:
+    kind = shape.type_name
+    if value is None:
+        return None
+    if isinstance(shape, StructureShape) and isinstance(value, dict):
+        return {k: _from_json(shape.members[k], v) for k, v in value.items() if k in shape.members}
+    if kind == "list" and isinstance(value, list):
+        return [_from_json(shape.member, v) for v in value]
+    if kind == "map" and isinstance(value, dict):
+        return {k: _from_json(shape.value, v) for k, v in value.items()}
+    if kind == "blob" and isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequestContent(
+                "Could not parse request body into json: blob is not valid base64"
+            ) from None
+    return value
+
+
+def _to_json(shape: Shape, value: Any) -> Any:
+    kind = shape.type_name
+    if isinstance(shape, StructureShape) and isinstance(value, dict):
+        return {
+            k: _to_json(shape.members[k], v)
+            for k, v in value.items()
+            if k in shape.members and v is not None
+        }
+    if kind == "list":
+        return [_to_json(shape.member, v) for v in value]
+    if kind == "map":
+        return {k: _to_json(shape.value, v) for k, v in value.items()}
+    if kind == "blob" and isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return value
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def error_response(
+    code: str,
+    message: str,
+    status: int,
+    request_id: str,
+    kind: str = "User",
+    fields: dict[str, Any] | None = None,
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """rest-json errors: the code in x-amzn-ErrorType, the message in the body."""
+    body: dict[str, Any] = {"Type": kind, "message": message}
+    if fields:
+        body.update(fields)
+    headers = [
+        ("x-amzn-ErrorType", code),
+        ("x-amzn-RequestId", request_id),
+        ("Content-Type", "application/json"),
+    ]
+    return status, headers, orjson.dumps(body)
