@@ -15,11 +15,54 @@ app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Nimbus: AWS Lambda on your own machines."
 )
 console = Console()
+errors = Console(stderr=True)
 
 
 @app.callback()
 def _root() -> None:
     """Nimbus: AWS Lambda on your own machines."""
+
+
+DATA_DIR = typer.Option(
+    Path(os.environ.get("NIMBUS_DATA_DIR", "~/.nimbus")), "--data-dir", help="Nimbus' state."
+)
+
+
+@app.command()
+def server(
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    port: int = typer.Option(8900, help="Port of the AWS-compatible endpoint."),
+    data_dir: Path = DATA_DIR,
+    auth: str = typer.Option(
+        "sigv4", help="sigv4 (verify signatures) or open (any key; loopback only)."
+    ),
+) -> None:
+    """Serve every AWS-compatible API on one port, with the embedded store."""
+    from nimbus.server import serve
+
+    if auth not in ("sigv4", "open"):
+        raise typer.BadParameter("--auth must be sigv4 or open")
+    serve(host, port, data_dir, auth)
+
+
+@app.command()
+def env(data_dir: Path = DATA_DIR) -> None:
+    """Print the exports that point boto3 and the AWS CLI at this Nimbus."""
+    from nimbus.services.accounts import load_credentials
+
+    data_dir = data_dir.expanduser()
+    credentials = load_credentials(data_dir)
+    endpoint_file = data_dir / "endpoint"
+    if credentials is None or not endpoint_file.exists():
+        errors.print(
+            f"[red]No Nimbus server has run with data dir {data_dir}.[/] "
+            "Start one with `nimbus server` first."
+        )
+        raise typer.Exit(1)
+    print(f"export AWS_ENDPOINT_URL={endpoint_file.read_text().strip()}")
+    print(f"export AWS_ACCESS_KEY_ID={credentials.access_key_id}")
+    print(f"export AWS_SECRET_ACCESS_KEY={credentials.secret_access_key}")
+    print("export AWS_DEFAULT_REGION=us-east-1")
 
 
 @app.command()

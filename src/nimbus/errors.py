@@ -56,6 +56,16 @@ class UnknownOperation(ClientError):
     status = 404
 
 
+class ResourceConflict(ClientError):
+    code = "ResourceConflictException"
+    status = 409
+
+
+class PreconditionFailed(ClientError):
+    code = "PreconditionFailedException"
+    status = 412
+
+
 class TooManyRequests(ClientError):
     """Throttled: a concurrency limit is reached (AWS TooManyRequestsException)."""
 
@@ -75,3 +85,122 @@ class ServiceError(NimbusError):
 
 class EngineClosed(ServiceError):
     """The engine is shutting down and accepts no new invocations."""
+
+
+class RequestEntityTooLarge(ClientError):
+    """The request body is too large for the operation (e.g. a ZipFile over 50 MB).
+
+    AWS answers a direct upload over the limit with this code (not the model's
+    RequestTooLargeException): "Request must be smaller than 69905067 bytes for the
+    CreateFunction operation", HTTP 413 (seen in apex/up#222, localstack#2999).
+    """
+
+    code = "RequestEntityTooLargeException"
+    status = 413
+
+
+class CodeStorageExceeded(ClientError):
+    """The account's total code storage quota is used up (AWS: 75 GB)."""
+
+    code = "CodeStorageExceededException"
+
+
+# --- Authentication (SigV4). The edge renders these per service: S3 words the same
+# failures with its own code/status/message (`s3_code`, `s3_status`, `s3_message`).
+
+
+class AuthFailure(ClientError):
+    """The request failed authentication."""
+
+    status = 403
+    s3_code = "AccessDenied"
+    s3_status = 403
+    s3_message: str | None = None  # None: S3 uses `message` as is
+
+
+class MissingAuthenticationToken(AuthFailure):
+    code = "MissingAuthenticationTokenException"
+    s3_message = "Access Denied"
+
+    def __init__(self, message: str = "Missing Authentication Token") -> None:
+        super().__init__(message)
+
+
+class IncompleteSignature(AuthFailure):
+    """The Authorization header (or Date) is malformed or incomplete."""
+
+    code = "IncompleteSignatureException"
+    s3_code = "AuthorizationHeaderMalformed"
+    s3_status = 400
+
+
+class IncompleteQuerySignature(IncompleteSignature):
+    """A presigned URL's X-Amz-* query parameters are malformed or incomplete."""
+
+    s3_code = "AuthorizationQueryParametersError"
+
+
+class UnrecognizedClient(AuthFailure):
+    """Unknown access key (raised by the caller that looks up secrets)."""
+
+    code = "UnrecognizedClientException"
+    s3_code = "InvalidAccessKeyId"
+    s3_message = "The AWS Access Key Id you provided does not exist in our records."
+
+    def __init__(
+        self, message: str = "The security token included in the request is invalid."
+    ) -> None:
+        super().__init__(message)
+
+
+class InvalidSignature(AuthFailure):
+    code = "InvalidSignatureException"
+    s3_code = "SignatureDoesNotMatch"
+    s3_message = (
+        "The request signature we calculated does not match the signature you provided."
+        " Check your key and signing method."
+    )
+
+    def __init__(
+        self,
+        message: str = (
+            "The request signature we calculated does not match the signature you provided."
+            " Check your AWS Secret Access Key and signing method."
+            " Consult the service documentation for details."
+        ),
+    ) -> None:
+        super().__init__(message)
+
+
+class RequestTimeSkewed(InvalidSignature):
+    """The signing time is too far from the server's clock ("Signature expired: ...")."""
+
+    s3_code = "RequestTimeTooSkewed"
+    s3_message = "The difference between the request time and the current time is too large."
+
+
+class RequestExpired(AuthFailure):
+    """A presigned URL used after its expiry."""
+
+    code = "AccessDenied"
+    s3_message = "Request has expired"
+
+    def __init__(self, message: str = "Request has expired") -> None:
+        super().__init__(message)
+
+
+class ContentSHA256Mismatch(AuthFailure):
+    """The body does not hash to the signed x-amz-content-sha256 header."""
+
+    code = "XAmzContentSHA256Mismatch"
+    status = 400
+    s3_code = "XAmzContentSHA256Mismatch"
+    s3_status = 400
+
+    def __init__(
+        self,
+        message: str = (
+            "The provided 'x-amz-content-sha256' header does not match what was computed."
+        ),
+    ) -> None:
+        super().__init__(message)

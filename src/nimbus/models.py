@@ -62,6 +62,7 @@ class Invocation(msgspec.Struct, kw_only=True):
 class InvocationRecord(msgspec.Struct, kw_only=True):
     """The metering record of one invocation."""
 
+    account: str = ""
     request_id: str
     function: str
     version: str
@@ -98,3 +99,41 @@ def billed_ms(duration_ms: float) -> int:
 
 def gb_seconds(billed: int, memory_mb: int) -> float:
     return billed / 1000.0 * memory_mb / 1024.0
+
+
+class FunctionRecord(msgspec.Struct, kw_only=True):
+    """A function as the control plane stores it ($LATEST)."""
+
+    account_id: str
+    region: str
+    name: str
+    runtime: str
+    handler: str
+    role: str
+    code_sha256: str  # base64 of the zip's SHA-256 (AWS' CodeSha256)
+    code_size: int
+    code_key: str  # where the code store keeps the unpacked package
+    description: str = ""
+    timeout: int = 3
+    memory_size: int = 128
+    ephemeral_storage: int = 512
+    environment: dict[str, str] | None = None
+    log_format: str = "Text"
+    log_group: str | None = None
+    application_log_level: str | None = None
+    system_log_level: str | None = None
+    architectures: list[str] = msgspec.field(default_factory=lambda: ["x86_64"])
+    tags: dict[str, str] = {}
+    state: str = "Pending"
+    state_reason: str | None = None
+    state_reason_code: str | None = None
+    last_update_status: str = "Successful"
+    last_update_status_reason: str | None = None
+    last_update_status_reason_code: str | None = None
+    revision_id: str = ""
+    last_modified: str = ""  # AWS' format: 2024-01-31T12:00:00.000+0000
+    reserved_concurrency: int | None = None
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.name}"

@@ -97,6 +97,11 @@ class Engine:
     def isolated(self) -> bool:
         return bool(self._launcher and self._launcher.isolate)
 
+    async def ensure_runtime(self, runtime: str) -> None:
+        """Raise RuntimeNotInstalled, or have the runtime's zygote running."""
+        self.runtimes.interpreter(runtime)
+        await self._zygote(runtime)
+
     # zygotes ---------------------------------------------------------------------
     async def _zygote(self, runtime: str) -> ZygoteProcess:
         key = "provided" if runtime.startswith("provided") else runtime
@@ -282,6 +287,7 @@ class Engine:
                 duration_ms = spec.timeout_s * 1000
         billed = billed_ms(duration_ms + (init_ms or 0.0))
         record = InvocationRecord(
+            account=spec.arn.split(":")[4],
             request_id=request_id,
             function=spec.name,
             version=spec.version,

@@ -1,0 +1,1 @@
+"""Protocol adapters: AWS wire formats <-> services. One module per AWS service."""

@@ -1,0 +1,76 @@
+"""The Lambda API (rest-json) on top of the function and invoke services."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import botocore.session
+
+from nimbus.errors import NimbusError, ValidationError
+from nimbus.protocol import restjson, validate
+from nimbus.services.functions import FunctionService
+from nimbus.services.invoke import InvokeService
+
+Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+Response = tuple[int, list[tuple[str, str]], bytes]
+
+
+class LambdaApi:
+    """Decode -> validate against botocore's model -> service -> encode."""
+
+    def __init__(self, functions: FunctionService, invoke: InvokeService) -> None:
+        model = botocore.session.get_session().get_service_model("lambda")
+        self.codec = restjson.RestJsonCodec(model)
+        self.handlers: dict[str, Handler] = {
+            "CreateFunction": functions.create_function,
+            "GetFunction": functions.get_function,
+            "GetFunctionConfiguration": functions.get_function_configuration,
+            "ListFunctions": functions.list_functions,
+            "UpdateFunctionCode": functions.update_function_code,
+            "UpdateFunctionConfiguration": functions.update_function_configuration,
+            "DeleteFunction": functions.delete_function,
+            "TagResource": functions.tag_resource,
+            "UntagResource": functions.untag_resource,
+            "ListTags": functions.list_tags,
+            "GetAccountSettings": functions.get_account_settings,
+            "Invoke": invoke.invoke,
+        }
+
+    async def handle(
+        self,
+        account: str,
+        method: str,
+        raw_path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
+        request_id: str,
+    ) -> Response:
+        try:
+            operation, path_params = self.codec.match(method, raw_path, query)
+            handler = self.handlers.get(operation.name)
+            if handler is None:
+                raise NimbusError(f"Nimbus does not implement {operation.name} yet.")
+            params = self.codec.decode(operation, path_params, query, headers, body)
+            if operation.input_shape is not None:
+                errors = validate.validation_errors(operation.input_shape, params)
+                if errors:
+                    raise ValidationError(validate.summary(errors))
+            output = await handler(account, params)
+        except NimbusError as e:
+            return render_error(e, request_id)
+        request_id = output.pop("_RequestId", request_id)
+        status, out_headers, out_body = self.codec.encode(operation, output)
+        out_headers.append(("x-amzn-RequestId", request_id))
+        return status, out_headers, out_body
+
+
+def render_error(error: NimbusError, request_id: str) -> Response:
+    fields: dict[str, Any] = {}
+    reason = getattr(error, "reason", None)
+    if reason:
+        fields["Reason"] = reason
+    return restjson.error_response(
+        error.code, error.message, error.status, request_id, error.error_kind, fields
+    )

@@ -1,0 +1,149 @@
+"""Composition root: the only place that names concrete classes and wires them together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nimbus.api.edge import Edge, Receive, Response, Scope, Send
+from nimbus.api.lambda_ import LambdaApi
+from nimbus.config import EngineConfig
+from nimbus.engine.engine import Engine
+from nimbus.obs.logs import LogStore
+from nimbus.services.accounts import RootCredentials, ensure_root, server_secret
+from nimbus.services.codeurls import CodeUrlSigner
+from nimbus.services.functions import FunctionsConfig, FunctionService
+from nimbus.services.invoke import InvokeService
+from nimbus.services.registry import FunctionRegistry
+from nimbus.store.code import CodeStore
+from nimbus.store.sqlite import Database, MeteringWriter
+
+log = logging.getLogger("nimbus")
+
+
+@dataclass
+class ServerConfig:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8900
+    auth: str = "sigv4"  # "sigv4" | "open"
+    account_id: str = "000000000000"
+    region: str = "us-east-1"
+    engine: dict[str, Any] = field(default_factory=dict)  # EngineConfig overrides
+
+    @property
+    def endpoint_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+class Nimbus:
+    """The ASGI application: lifespan starts and stops everything; HTTP goes to the edge."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.edge: Edge | None = None
+        self.engine: Engine | None = None
+        self.db: Database | None = None
+        self.metering: MeteringWriter | None = None
+        self.credentials: RootCredentials | None = None
+        self.new_credentials = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            assert self.edge is not None
+            await self.edge(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.start()
+                except Exception as e:
+                    log.exception("Nimbus failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(e)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def start(self) -> None:
+        config = self.config
+        data = config.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        self.db = await Database.open(data / "nimbus.db")
+        self.credentials, self.new_credentials = await ensure_root(self.db, data, config.account_id)
+        self.metering = MeteringWriter(self.db)
+        await self.metering.start()
+        engine_config = EngineConfig(
+            data_dir=data, account_id=config.account_id, region=config.region, **config.engine
+        )
+        self.engine = Engine(engine_config, LogStore(data / "logs"), self.metering)
+        await self.engine.start()
+        code = CodeStore(engine_config.code_dir)
+        credentials = {config.account_id: self.credentials.as_environment()}
+        registry = FunctionRegistry(self.db, code.root, config.endpoint_url, credentials)
+        functions = FunctionService(
+            registry,
+            code,
+            self.engine,
+            self.engine,
+            CodeUrlSigner(config.endpoint_url, server_secret(data)),
+            FunctionsConfig(
+                region=config.region,
+                endpoint_url=config.endpoint_url,
+                concurrency_limit=engine_config.concurrency_limit,
+                credentials=credentials,
+            ),
+        )
+        await functions.resume()
+        invoke = InvokeService(registry, self.engine, config.region)
+        db = self.db
+
+        async def lookup(access_key: str) -> tuple[str, str] | None:
+            return await db.access_key(access_key)
+
+        self.edge = Edge(
+            {"lambda": LambdaApi(functions, invoke)},
+            lookup,
+            open_auth_account=config.account_id if config.auth == "open" else None,
+        )
+        self.edge.extra_routes["/_nimbus/code/"] = self._code_download(functions)
+
+    def _code_download(self, functions: FunctionService) -> Any:
+        async def serve(scope: Scope, body: bytes) -> Response:
+            from urllib.parse import parse_qs
+
+            key = scope["path"].rsplit("/", 1)[-1].removesuffix(".zip")
+            query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
+            if not functions.urls.verify(key, query.get("Expires", ""), query.get("Signature", "")):
+                return (
+                    403,
+                    [("Content-Type", "application/xml")],
+                    (
+                        b"<Error><Code>AccessDenied</Code><Message>Request has expired or the "
+                        b"signature is invalid</Message></Error>"
+                    ),
+                )
+            data = await asyncio.to_thread(functions.code.zip_path(key).read_bytes)
+            return 200, [("Content-Type", "application/zip")], data
+
+        return serve
+
+    async def stop(self) -> None:
+        if self.engine is not None:
+            await self.engine.close()  # drains in-flight invocations first
+        if self.metering is not None:
+            await self.metering.close()
+        if self.db is not None:
+            with contextlib.suppress(Exception):
+                await self.db.close()

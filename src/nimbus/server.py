@@ -1,0 +1,73 @@
+"""`nimbus server`: uvicorn (uvloop + httptools) serving the Nimbus ASGI app."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from pathlib import Path
+
+import uvicorn
+from rich.console import Console
+
+from nimbus.app import Nimbus, ServerConfig
+
+console = Console(stderr=True)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(host: str, port: int, data_dir: Path, auth: str) -> None:
+    if auth == "open" and not is_loopback(host):
+        raise SystemExit(
+            f"--auth open accepts any credentials: refusing to combine it with --host {host}. "
+            "Bind to 127.0.0.1 (the default) or drop --auth open."
+        )
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config = ServerConfig(data_dir=data_dir.expanduser(), host=host, port=port, auth=auth)
+    app = Nimbus(config)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
+            await super().startup(sockets)
+            if app.credentials is not None and not self.should_exit:
+                _announce(app, config)
+
+    server = Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=30,
+        )
+    )
+    server.run()
+
+
+def _announce(app: Nimbus, config: ServerConfig) -> None:
+    creds = app.credentials
+    assert creds is not None
+    (config.data_dir / "endpoint").write_text(config.endpoint_url + "\n")
+    console.print(
+        f"[bold green]Nimbus[/] serving the AWS APIs on [bold]{config.endpoint_url}[/]"
+        f" (data: {config.data_dir}, auth: {config.auth})"
+    )
+    if app.new_credentials:
+        console.print(
+            f"Created the root account {creds.account_id} and its access key "
+            f"(kept in {config.data_dir / 'credentials.json'}, mode 0600)."
+        )
+    console.print("Use it from boto3 / the AWS CLI with:  [bold]eval $(nimbus env)[/]")

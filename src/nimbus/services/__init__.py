@@ -1,0 +1,1 @@
+"""The control plane: what the AWS-compatible APIs do, independent of wire formats."""

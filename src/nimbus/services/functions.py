@@ -1,0 +1,464 @@
+"""Lambda's control plane: create, read, update, delete, tag and invoke functions.
+
+Wire-format free: operations take and return the operation's members as plain dicts
+(exactly botocore's shapes), so the rest-json adapter only encodes and decodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgspec
+
+from nimbus.errors import (
+    InvalidParameterValue,
+    NimbusError,
+    PreconditionFailed,
+    RequestEntityTooLarge,
+    ResourceConflict,
+    ValidationError,
+)
+from nimbus.models import FunctionRecord
+from nimbus.services.codeurls import CodeUrlSigner
+from nimbus.services.names import parse_function_name
+from nimbus.services.registry import FunctionRegistry
+from nimbus.store.code import CodePackage, CodeStore
+from nimbus.types import Invoker
+
+log = logging.getLogger("nimbus.functions")
+
+RESERVED_ENV = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
+ENV_LIMIT_BYTES = 4096
+MAX_TIMEOUT_S = 900
+ZIP_LIMIT = 50 * 1024 * 1024
+CODE_STORAGE_LIMIT = 80_530_636_800  # 75 GB per account, as AWS
+UNZIPPED_LIMIT = 262_144_000
+
+
+class RuntimeChecker(Protocol):
+    async def ensure_runtime(self, runtime: str) -> None:
+        """Raise RuntimeNotInstalled (with what to do) or start the runtime's zygote."""
+        ...
+
+
+@dataclass
+class FunctionsConfig:
+    region: str = "us-east-1"
+    endpoint_url: str = ""
+    concurrency_limit: int = 1000
+    credentials: dict[str, dict[str, str]] = field(default_factory=dict)  # per account
+
+
+def lambda_timestamp(when: dt.datetime | None = None) -> str:
+    """`2024-01-31T12:00:00.000+0000`, Lambda's LastModified format."""
+    when = when or dt.datetime.now(dt.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
+
+
+def configuration(record: FunctionRecord) -> dict[str, Any]:
+    """The FunctionConfiguration shape AWS returns."""
+    out: dict[str, Any] = {
+        "FunctionName": record.name,
+        "FunctionArn": record.arn,
+        "Runtime": record.runtime,
+        "Role": record.role,
+        "Handler": record.handler,
+        "CodeSize": record.code_size,
+        "Description": record.description,
+        "Timeout": record.timeout,
+        "MemorySize": record.memory_size,
+        "LastModified": record.last_modified,
+        "CodeSha256": record.code_sha256,
+        "Version": "$LATEST",
+        "TracingConfig": {"Mode": "PassThrough"},
+        "RevisionId": record.revision_id,
+        "State": record.state,
+        "LastUpdateStatus": record.last_update_status,
+        "PackageType": "Zip",
+        "Architectures": list(record.architectures),
+        "EphemeralStorage": {"Size": record.ephemeral_storage},
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "LoggingConfig": {
+            "LogFormat": record.log_format,
+            "LogGroup": record.log_group or f"/aws/lambda/{record.name}",
+        },
+    }
+    if record.environment is not None:
+        out["Environment"] = {"Variables": dict(record.environment)}
+    if record.log_format == "JSON":
+        out["LoggingConfig"]["ApplicationLogLevel"] = record.application_log_level or "INFO"
+        out["LoggingConfig"]["SystemLogLevel"] = record.system_log_level or "INFO"
+    for key, value in (
+        ("StateReason", record.state_reason),
+        ("StateReasonCode", record.state_reason_code),
+        ("LastUpdateStatusReason", record.last_update_status_reason),
+        ("LastUpdateStatusReasonCode", record.last_update_status_reason_code),
+    ):
+        if value:
+            out[key] = value
+    return out
+
+
+def _check_environment(variables: dict[str, str] | None) -> None:
+    if not variables:
+        return
+    reserved = sorted(k for k in variables if k in RESERVED_ENV)
+    if reserved:
+        raise InvalidParameterValue(
+            "Lambda was unable to configure your environment variables because the environment "
+            "variables you have provided contains reserved keys that are currently not "
+            f"supported for modification. Reserved keys used in this request: {','.join(reserved)}"
+        )
+    measured = msgspec.json.encode(variables).decode()
+    if len(measured.encode()) > ENV_LIMIT_BYTES:
+        raise InvalidParameterValue(
+            "Lambda was unable to configure your environment variables because the environment "
+            "variables you have provided exceeded the 4KB limit. String measured: " + measured
+        )
+
+
+def _check_timeout(timeout: int | None) -> None:
+    if timeout is not None and timeout > MAX_TIMEOUT_S:
+        raise ValidationError(
+            f"1 validation error detected: Value '{timeout}' at 'timeout' failed to satisfy "
+            f"constraint: Member must have value less than or equal to {MAX_TIMEOUT_S}"
+        )
+
+
+class FunctionService:
+    def __init__(
+        self,
+        registry: FunctionRegistry,
+        code: CodeStore,
+        invoker: Invoker,
+        runtimes: RuntimeChecker,
+        urls: CodeUrlSigner,
+        config: FunctionsConfig,
+    ) -> None:
+        self.registry = registry
+        self.code = code
+        self.invoker = invoker
+        self.runtimes = runtimes
+        self.urls = urls
+        self.config = config
+        self._background: set[asyncio.Task[None]] = set()
+
+    # helpers ----------------------------------------------------------------------------
+    async def _record(
+        self, account: str, function_name: str, qualifier: str | None = None
+    ) -> FunctionRecord:
+        name, qualifier, _ = parse_function_name(function_name, qualifier)
+        record = await self.registry.get(account, name, self.config.region)
+        if qualifier not in (None, "$LATEST"):
+            from nimbus.errors import ResourceNotFound
+
+            raise ResourceNotFound(f"Function not found: {record.arn}:{qualifier}")
+        return record
+
+    async def _store_zip(self, zip_file: bytes) -> CodePackage:
+        if len(zip_file) > ZIP_LIMIT:
+            raise RequestEntityTooLarge(
+                "Request must be smaller than 69905067 bytes for the CreateFunction operation"
+            )
+        return await asyncio.to_thread(self.code.put_zip, zip_file)
+
+    def _code_from(self, code: dict[str, Any]) -> bytes:
+        if code.get("ImageUri"):
+            raise InvalidParameterValue("Container images are not supported by Nimbus (yet).")
+        if code.get("S3Bucket") or code.get("S3Key"):
+            raise InvalidParameterValue(
+                "Code from S3 (S3Bucket/S3Key) needs the object store, which this Nimbus node "
+                "does not have yet; upload the package as ZipFile."
+            )
+        zip_file = code.get("ZipFile")
+        if not zip_file:
+            raise InvalidParameterValue("Please provide a source for function code.")
+        return bytes(zip_file)
+
+    def _activate_later(self, record: FunctionRecord) -> None:
+        """Pending -> Active (or Failed with the reason) once the runtime is ready."""
+        task = asyncio.create_task(self._activate(record.account_id, record.name))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _activate(self, account: str, name: str) -> None:
+        for _ in range(5):  # retry if a concurrent update changed the revision meanwhile
+            record = await self.registry.get(account, name, self.config.region)
+            changes: dict[str, Any]
+            try:
+                await self.runtimes.ensure_runtime(record.runtime)
+                changes = {
+                    "state": "Active",
+                    "state_reason": None,
+                    "state_reason_code": None,
+                    "last_update_status": "Successful",
+                    "last_update_status_reason": None,
+                    "last_update_status_reason_code": None,
+                }
+            except NimbusError as e:
+                failed = "Failed"
+                changes = {
+                    "state": failed if record.state == "Pending" else record.state,
+                    "state_reason": e.message,
+                    "state_reason_code": "InvalidRuntime",
+                    "last_update_status": failed,
+                    "last_update_status_reason": e.message,
+                    "last_update_status_reason_code": "InvalidRuntime",
+                }
+            updated = msgspec.structs.replace(record, revision_id=str(uuid.uuid4()), **changes)
+            if await self.registry.replace(updated, record.revision_id):
+                return
+
+    async def resume(self) -> None:
+        """After a restart: finish interrupted activations, warm up the runtimes in use."""
+        runtimes: set[str] = set()
+        for record in await self.registry.db.all_functions():
+            runtimes.add(record.runtime)
+            if record.state == "Pending" or record.last_update_status == "InProgress":
+                self._activate_later(record)
+        for runtime in runtimes:
+            task = asyncio.create_task(self._warm(runtime))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _warm(self, runtime: str) -> None:
+        try:
+            await self.runtimes.ensure_runtime(runtime)
+        except NimbusError as e:
+            log.warning("runtime %s is not usable: %s", runtime, e.message)
+
+    # operations ---------------------------------------------------------------------------
+    async def create_function(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+        if p.get("PackageType", "Zip") != "Zip":
+            raise InvalidParameterValue("Container images are not supported by Nimbus (yet).")
+        if not p.get("Runtime") or not p.get("Handler"):
+            raise InvalidParameterValue(
+                "Runtime and Handler are mandatory parameters for functions created with "
+                "deployment packages."
+            )
+        _check_timeout(p.get("Timeout"))
+        variables = (p.get("Environment") or {}).get("Variables")
+        _check_environment(variables)
+        package = await self._store_zip(self._code_from(p.get("Code") or {}))
+        name, _, _ = parse_function_name(p["FunctionName"])
+        logging_config = p.get("LoggingConfig") or {}
+        record = FunctionRecord(
+            account_id=account,
+            region=self.config.region,
+            name=name,
+            runtime=p["Runtime"],
+            handler=p["Handler"],
+            role=p["Role"],
+            code_sha256=package.sha256_b64,
+            code_size=package.size,
+            code_key=package.directory.name,
+            description=p.get("Description", ""),
+            timeout=p.get("Timeout", 3),
+            memory_size=p.get("MemorySize", 128),
+            ephemeral_storage=(p.get("EphemeralStorage") or {}).get("Size", 512),
+            environment=dict(variables) if variables is not None else None,
+            log_format=logging_config.get("LogFormat", "Text"),
+            log_group=logging_config.get("LogGroup"),
+            application_log_level=logging_config.get("ApplicationLogLevel"),
+            system_log_level=logging_config.get("SystemLogLevel"),
+            architectures=list(p.get("Architectures") or ["x86_64"]),
+            tags=dict(p.get("Tags") or {}),
+            state="Pending",
+            state_reason="The function is being created.",
+            state_reason_code="Creating",
+            last_update_status="InProgress",
+            revision_id=str(uuid.uuid4()),
+            last_modified=lambda_timestamp(),
+        )
+        if not await self.registry.insert(record):
+            raise ResourceConflict(f"Function already exist: {name}")
+        self._activate_later(record)
+        return configuration(record)
+
+    async def get_function(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+        record = await self._record(account, p["FunctionName"], p.get("Qualifier"))
+        out: dict[str, Any] = {
+            "Configuration": configuration(record),
+            "Code": {"RepositoryType": "S3", "Location": self.urls.url(record.code_key)},
+        }
+        if record.tags:
+            out["Tags"] = dict(record.tags)
+        if record.reserved_concurrency is not None:
+            out["Concurrency"] = {"ReservedConcurrentExecutions": record.reserved_concurrency}
+        return out
+
+    async def get_function_configuration(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+        return configuration(await self._record(account, p["FunctionName"], p.get("Qualifier")))
+
+    async def list_functions(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+        limit = p.get("MaxItems") or 50
+        after = None
+        if p.get("Marker"):
+            try:
+                after = base64.urlsafe_b64decode(p["Marker"].encode()).decode()
+            except ValueError:
+                raise InvalidParameterValue("Invalid Marker") from None
+        records = await self.registry.db.list_functions(account, after, limit + 1)
+        out: dict[str, Any] = {"Functions": [configuration(r) for r in records[:limit]]}
+        if len(records) > limit:
+            out["NextMarker"] = base64.urlsafe_b64encode(records[limit - 1].name.encode()).decode()
+        return out
+
+    async def _update(
+        self, record: FunctionRecord, expected: str | None, **changes: Any
+    ) -> dict[str, Any]:
+        if expected is not None and expected != record.revision_id:
+            raise PreconditionFailed(
+                "The Revision Id provided does not match the latest Revision Id. Call the "
+                "GetFunction/GetAlias API to retrieve the latest Revision Id"
+            )
+        if record.last_update_status == "InProgress" and record.state != "Pending":
+            raise ResourceConflict(
+                "The operation cannot be performed at this time. An update is in progress for "
+                f"resource: {record.arn}"
+            )
+        updated = msgspec.structs.replace(
+            record,
+            revision_id=str(uuid.uuid4()),
+            last_modified=lambda_timestamp(),
+            last_update_status="InProgress",
+            last_update_status_reason="The function is being created.",
+            last_update_status_reason_code="Creating",
+            **changes,
+        )
+        if not await self.registry.replace(updated, record.revision_id):
+            raise PreconditionFailed(
+                "The Revision Id provided does not match the latest Revision Id. Call the "
+                "GetFunction/GetAlias API to retrieve the latest Revision Id"
+            )
+        await self.invoker.retire(record.arn)  # new code/config: no old environment is reused
+        self._activate_later(updated)
+        return configuration(updated)
+
+    async def update_function_code(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+        record = await self._record(account, p["FunctionName"])
+        package = await self._store_zip(self._code_from(p))
+        if p.get("DryRun"):
+            return configuration(
+                msgspec.structs.replace(
+                    record, code_sha256=package.sha256_b64, code_size=package.size
+                )
+            )
+        return await self._update(
+            record,
+            p.get("RevisionId"),
+            code_sha256=package.sha256_b64,
+            code_size=package.size,
+            code_key=package.directory.name,
+        )
+
+    async def update_function_configuration(
+        self, account: str, p: dict[str, Any]
+    ) -> dict[str, Any]:
+        record = await self._record(account, p["FunctionName"])
+        _check_timeout(p.get("Timeout"))
+        changes: dict[str, Any] = {}
+        simple = {
+            "Role": "role",
+            "Handler": "handler",
+            "Description": "description",
+            "Timeout": "timeout",
+            "MemorySize": "memory_size",
+            "Runtime": "runtime",
+        }
+        for member, attribute in simple.items():
+            if p.get(member) is not None:
+                changes[attribute] = p[member]
+        if p.get("Environment") is not None:
+            variables = p["Environment"].get("Variables") or {}
+            _check_environment(variables)
+            changes["environment"] = dict(variables)
+        if p.get("EphemeralStorage") is not None:
+            changes["ephemeral_storage"] = p["EphemeralStorage"]["Size"]
+        logging_config = p.get("LoggingConfig")
+        if logging_config is not None:
+            for member, attribute in (
+                ("LogFormat", "log_format"),
+                ("LogGroup", "log_group"),
+                ("ApplicationLogLevel", "application_log_level"),
+                ("SystemLogLevel", "system_log_level"),
+            ):
+                if member in logging_config:
+                    changes[attribute] = logging_config[member]
+        return await self._update(record, p.get("RevisionId"), **changes)
+
+    async def delete_function(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+        record = await self._record(account, p["FunctionName"], p.get("Qualifier"))
+        await self.registry.delete(account, record.name)
+        await self.invoker.retire(record.arn)
+        return {"StatusCode": 204}
+
+    # tags ---------------------------------------------------------------------------------
+    async def _by_arn(self, account: str, arn: str) -> FunctionRecord:
+        return await self._record(account, arn)
+
+    async def tag_resource(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+        record = await self._by_arn(account, p["Resource"])
+        tags = {**record.tags, **p["Tags"]}
+        if len(tags) > 50:
+            raise InvalidParameterValue("Number of tags exceeds resource tag limit.")
+        await self._retag(record, tags)
+        return {}
+
+    async def untag_resource(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+        record = await self._by_arn(account, p["Resource"])
+        tags = {k: v for k, v in record.tags.items() if k not in set(p["TagKeys"])}
+        await self._retag(record, tags)
+        return {}
+
+    async def _retag(self, record: FunctionRecord, tags: dict[str, str]) -> None:
+        updated = msgspec.structs.replace(record, tags=tags)  # tags do not change RevisionId
+        if not await self.registry.replace(updated, record.revision_id):
+            raise ResourceConflict("The function was modified concurrently; retry.")
+
+    async def list_tags(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Tags": dict((await self._by_arn(account, p["Resource"])).tags)}
+
+    async def get_account_settings(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+        records = await self.registry.db.list_functions(account, None, 1_000_000)
+        reserved = sum(r.reserved_concurrency or 0 for r in records)
+        return {
+            "AccountLimit": {
+                "TotalCodeSize": CODE_STORAGE_LIMIT,
+                "CodeSizeUnzipped": UNZIPPED_LIMIT,
+                "CodeSizeZipped": ZIP_LIMIT,
+                "ConcurrentExecutions": self.config.concurrency_limit,
+                "UnreservedConcurrentExecutions": self.config.concurrency_limit - reserved,
+            },
+            "AccountUsage": {
+                "TotalCodeSize": sum(r.code_size for r in records),
+                "FunctionCount": len(records),
+            },
+        }

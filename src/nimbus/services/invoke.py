@@ -1,0 +1,85 @@
+"""Invoke: resolve the function, check its state, run it through the Invoker."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from typing import Any
+
+from nimbus.errors import (
+    InvalidParameterValue,
+    InvalidRequestContent,
+    RequestEntityTooLarge,
+    ResourceConflict,
+    ResourceNotFound,
+)
+from nimbus.models import Invocation
+from nimbus.services.names import parse_function_name
+from nimbus.services.registry import FunctionRegistry
+from nimbus.types import Invoker
+
+MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
+
+
+class InvokeService:
+    def __init__(self, registry: FunctionRegistry, invoker: Invoker, region: str) -> None:
+        self.registry = registry
+        self.invoker = invoker
+        self.region = region
+
+    async def invoke(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+        name, qualifier, _ = parse_function_name(p["FunctionName"], p.get("Qualifier"))
+        record = await self.registry.get(account, name, self.region)
+        if qualifier not in (None, "$LATEST"):
+            raise ResourceNotFound(f"Function not found: {record.arn}:{qualifier}")
+        if record.state != "Active":
+            raise ResourceConflict(
+                "The operation cannot be performed at this time. The function is currently in "
+                f"the following state: {record.state}"
+            )
+        kind = p.get("InvocationType") or "RequestResponse"
+        payload: bytes = p.get("Payload") or b""
+        if kind == "DryRun":
+            return {"StatusCode": 204}
+        if kind == "Event":
+            raise InvalidParameterValue(
+                "InvocationType Event (asynchronous invoke) is not available on this Nimbus "
+                "node yet; use RequestResponse."
+            )
+        if len(payload) > MAX_SYNC_PAYLOAD:
+            raise RequestEntityTooLarge(
+                f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction "
+                "operation"
+            )
+        invocation = Invocation(
+            request_id=str(uuid.uuid4()),
+            payload=payload or b"{}",
+            invoked_arn=record.arn if qualifier is None else f"{record.arn}:{qualifier}",
+            client_context=_client_context(p.get("ClientContext")),
+            tenant_id=p.get("TenantId"),
+        )
+        result = await self.invoker.invoke(self.registry.spec(record), invocation)
+        out: dict[str, Any] = {
+            "StatusCode": 200,
+            "ExecutedVersion": result.executed_version,
+            "Payload": result.payload,
+            "_RequestId": invocation.request_id,
+        }
+        if result.function_error:
+            out["FunctionError"] = result.function_error
+        if p.get("LogType") == "Tail":
+            out["LogResult"] = base64.b64encode(result.log_tail().encode()).decode()
+        return out
+
+
+def _client_context(raw: str | None) -> str | None:
+    """X-Amz-Client-Context is base64 JSON; the runtime gets the JSON text."""
+    if not raw:
+        return None
+    try:
+        return base64.b64decode(raw, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidRequestContent(
+            "Client context must be a valid Base64-encoded JSON object."
+        ) from None

@@ -1,0 +1,1 @@
+"""Persistent state: the state store's tables and the code store (deployment packages)."""

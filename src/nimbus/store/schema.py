@@ -1,0 +1,66 @@
+"""The state store's tables (SQLAlchemy Core). Alembic migrations create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("created", Float, nullable=False),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("access_key_id", String(128), primary_key=True),
+    Column("secret_access_key", String(128), nullable=False),
+    Column("account_id", String(12), nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+# One row per function ($LATEST); `config` is the FunctionRecord as JSON.
+functions = Table(
+    "functions",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("revision_id", String(36), nullable=False),
+    Column("config", Text, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+# Metering: one row per invocation.
+invocations = Table(
+    "invocations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(12), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("function", String(64), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("start", Float, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("billed_ms", BigInteger, nullable=False),
+    Column("memory_mb", Integer, nullable=False),
+    Column("max_memory_mb", Integer, nullable=False),
+    Column("gb_seconds", Float, nullable=False),
+    Column("init_ms", Float, nullable=True),
+    Column("cold", Boolean, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Index("ix_invocations_account_start", "account_id", "start"),
+)
