@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nimbus.api.edge import Edge, Receive, Response, Scope, Send
+from nimbus.api.edge import Edge, Receive, Response, Scope, Send, ServiceAdapter
 from nimbus.api.lambda_ import LambdaApi
+from nimbus.api.logs import logs_api
+from nimbus.api.nimbus_ import nimbus_api
 from nimbus.config import EngineConfig
 from nimbus.engine.engine import Engine
 from nimbus.obs.logs import LogStore
@@ -18,7 +20,9 @@ from nimbus.services.accounts import RootCredentials, ensure_root, server_secret
 from nimbus.services.codeurls import CodeUrlSigner
 from nimbus.services.functions import FunctionsConfig, FunctionService
 from nimbus.services.invoke import InvokeService
+from nimbus.services.logs import LogsService
 from nimbus.services.registry import FunctionRegistry
+from nimbus.services.usage import UsageService
 from nimbus.store.code import CodeStore
 from nimbus.store.sqlite import Database, MeteringWriter
 
@@ -87,7 +91,8 @@ class Nimbus:
         engine_config = EngineConfig(
             data_dir=data, account_id=config.account_id, region=config.region, **config.engine
         )
-        self.engine = Engine(engine_config, LogStore(data / "logs"), self.metering)
+        log_store = LogStore(data / "logs")
+        self.engine = Engine(engine_config, log_store, self.metering)
         await self.engine.start()
         code = CodeStore(engine_config.code_dir)
         credentials = {config.account_id: self.credentials.as_environment()}
@@ -112,8 +117,16 @@ class Nimbus:
         async def lookup(access_key: str) -> tuple[str, str] | None:
             return await db.access_key(access_key)
 
+        usage = UsageService(
+            self.db, engine_config.price_per_request, engine_config.price_per_gb_second
+        )
+        adapters: dict[str, ServiceAdapter] = {
+            "lambda": LambdaApi(functions, invoke),
+            "logs": logs_api(LogsService(log_store, config.region)),
+            "nimbus": nimbus_api(usage),
+        }
         self.edge = Edge(
-            {"lambda": LambdaApi(functions, invoke)},
+            adapters,
             lookup,
             open_auth_account=config.account_id if config.auth == "open" else None,
         )

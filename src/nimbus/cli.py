@@ -65,6 +65,121 @@ def env(data_dir: Path = DATA_DIR) -> None:
     print("export AWS_DEFAULT_REGION=us-east-1")
 
 
+ENDPOINT = typer.Option(
+    None,
+    "--endpoint-url",
+    help="Nimbus endpoint (default: $AWS_ENDPOINT_URL or the local server's).",
+)
+
+
+@app.command()
+def deploy(
+    directory: Path = typer.Argument(..., exists=True, file_okay=False, help="Code directory."),
+    name: str = typer.Option(..., "--name", help="Function name."),
+    handler: str = typer.Option("app.handler", help="module.function"),
+    runtime: str = typer.Option("python3.12", help="python3.9 ... python3.13, provided.al2023"),
+    memory: int | None = typer.Option(None, help="MemorySize in MB."),
+    timeout: int | None = typer.Option(None, help="Timeout in seconds."),
+    env: list[str] = typer.Option([], "--env", help="K=V environment variable (repeatable)."),
+    data_dir: Path = DATA_DIR,
+    endpoint_url: str | None = ENDPOINT,
+) -> None:
+    """Zip DIRECTORY and create or update the function."""
+    from botocore.exceptions import ClientError
+
+    from nimbus import cli_functions as f
+
+    if any("=" not in item for item in env):
+        raise typer.BadParameter("--env takes K=V")
+    try:
+        config = f.deploy(
+            f.connect(data_dir, endpoint_url),
+            directory,
+            name,
+            handler,
+            runtime,
+            memory,
+            timeout,
+            env,
+        )
+    except ClientError as e:
+        raise f.fail(e) from None
+    console.print(
+        f"[green]deployed[/] {config['FunctionArn']} ({config['Runtime']}, "
+        f"{config['MemorySize']} MB, {config['CodeSize']:,} bytes, {config['State']})"
+    )
+
+
+@app.command()
+def invoke(
+    name: str,
+    payload: str | None = typer.Option(None, help="JSON text, or @file."),
+    tail: bool = typer.Option(False, "--tail", help="Print the last 4 KB of the log."),
+    data_dir: Path = DATA_DIR,
+    endpoint_url: str | None = ENDPOINT,
+) -> None:
+    """Invoke a function synchronously and print its response."""
+    from botocore.exceptions import ClientError
+
+    from nimbus import cli_functions as f
+
+    try:
+        code = f.invoke(f.connect(data_dir, endpoint_url), name, f.read_payload(payload), tail)
+    except ClientError as e:
+        raise f.fail(e) from None
+    raise typer.Exit(code)
+
+
+@app.command("ls")
+def list_functions(data_dir: Path = DATA_DIR, endpoint_url: str | None = ENDPOINT) -> None:
+    """List functions."""
+    from botocore.exceptions import ClientError
+
+    from nimbus import cli_functions as f
+
+    try:
+        f.list_functions(f.connect(data_dir, endpoint_url))
+    except ClientError as e:
+        raise f.fail(e) from None
+
+
+@app.command()
+def logs(
+    name: str,
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
+    since: str = typer.Option("1h", help="How far back: 30s, 10m, 2h, 7d or epoch seconds."),
+    data_dir: Path = DATA_DIR,
+    endpoint_url: str | None = ENDPOINT,
+) -> None:
+    """Print a function's log lines (CloudWatch Logs API)."""
+    from botocore.exceptions import ClientError
+
+    from nimbus import cli_functions as f
+
+    try:
+        f.logs(f.connect(data_dir, endpoint_url), name, f.parse_since(since), follow)
+    except ClientError as e:
+        raise f.fail(e) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def usage(
+    since: str = typer.Option("30d", help="30s, 10m, 2h, 7d or epoch seconds."),
+    data_dir: Path = DATA_DIR,
+    endpoint_url: str | None = ENDPOINT,
+) -> None:
+    """Requests, GB-seconds and cost per function (AWS x86 prices unless configured)."""
+    from nimbus import cli_functions as f
+
+    try:
+        f.usage(f.connect(data_dir, endpoint_url), f.parse_since(since))
+    except RuntimeError as e:
+        errors.print(f"[red]{e}[/]")
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def doctor() -> None:
     """Show which isolation features are active on this host, and which runtimes are installed."""

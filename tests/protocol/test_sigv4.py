@@ -6,11 +6,16 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,7 +51,7 @@ S3_KEY = "dir/../up here+ü/./x"
 class Case:
     request: RawRequest
     body_signed: bool = True  # False: S3 presigned URLs sign no payload, by design
-    tamper_header: str = ""  # a signed header to change ("" = the first signed non-host one)
+    tamper_header: str = ""  # signed header to change ("": the first but host and x-amz-date)
 
 
 def _client(service: str, **kwargs: Any) -> Any:
@@ -101,11 +106,12 @@ def capture(
 
 def _lambda_invoke() -> Case:
     client = _client("lambda")
-    payload = json.dumps(
-        {"text": "héllo ✓", "nul": "\x00", "ctl": "\x1f\x7f"}, ensure_ascii=False
-    ).encode()
+    text = json.dumps({"text": "héllo ✓", "nul": "\x00"}, ensure_ascii=False).encode()
+    raw_bytes = bytes(b for b in range(256) if b not in b'"\\')  # not UTF-8: sent as is
+    payload = text[:-1] + b', "blob": "' + raw_bytes + b'"}'
     request = capture(client, lambda: client.invoke(FunctionName=FUNCTION_ARN, Payload=payload))
-    assert b"%3A" in request.raw_path  # type: ignore[operator]
+    assert b"%3A" in request.raw_path
+    assert request.body == payload
     return Case(request)
 
 
@@ -116,7 +122,7 @@ def _lambda_list() -> Case:
         lambda: client.list_functions(Marker="abc/def+=ghi ü", MaxItems=10, FunctionVersion="ALL"),
         body=b'{"Functions": []}',
     )
-    assert b"Marker=abc%2Fdef%2B%3Dghi%20%C3%BC" in request.query_string  # type: ignore[operator]
+    assert b"Marker=abc%2Fdef%2B%3Dghi%20%C3%BC" in request.query_string
     return Case(request)
 
 
@@ -273,17 +279,21 @@ def test_unsigned_header_may_change(case: Case) -> None:
 
 def test_stale_or_expired(case: Case) -> None:
     info = parse_request(case.request)
+    second = timedelta(seconds=1)
     if info.query_auth:  # presigned: valid until its expiry (an hour here), however old
-        verify(case.request, SECRET, _now() + timedelta(minutes=50))
+        assert info.expires_at is not None
+        verify(case.request, SECRET, info.expires_at)
         with pytest.raises(RequestExpired):
-            verify(case.request, SECRET, _now() + timedelta(minutes=61))
+            verify(case.request, SECRET, info.expires_at + second)
         return
+    assert info.signed_at is not None
     skew = timedelta(minutes=15 if info.service == "s3" else 5)
-    verify(case.request, SECRET, _now() + skew - timedelta(seconds=30))
+    verify(case.request, SECRET, info.signed_at + skew)
+    verify(case.request, SECRET, info.signed_at - skew)
     with pytest.raises(RequestTimeSkewed, match=r"^Signature expired: "):
-        verify(case.request, SECRET, _now() + skew + timedelta(minutes=1))
+        verify(case.request, SECRET, info.signed_at + skew + second)
     with pytest.raises(RequestTimeSkewed, match=r"^Signature not yet current: "):
-        verify(case.request, SECRET, _now() - skew - timedelta(minutes=1))
+        verify(case.request, SECRET, info.signed_at - skew - second)
 
 
 @pytest.mark.parametrize("version", ["s3v4", None])
@@ -503,37 +513,35 @@ def test_info_is_reusable_for_routing() -> None:
 # --- On the wire: what http.client / urllib3 really send (path kept, Host added).
 
 
-def _serve_once(server: socket.socket, seen: list[bytes]) -> None:
+def _serve_once(server: socket.socket, seen: list[bytes], answer: bytes) -> None:
     conn, _ = server.accept()
     with conn:
         data = b""
         while b"\r\n\r\n" not in data:
             data += conn.recv(65536)
         head, _, rest = data.partition(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":", 1)[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
+        lengths = [
+            line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+        ]
+        length = int(lengths[0].split(b":", 1)[1]) if lengths else 0
         if b"100-continue" in head.lower():
             conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         while len(rest) < length:
             rest += conn.recv(65536)
         seen.append(head + b"\r\n\r\n" + rest)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            + b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer)
+        )
 
 
-def test_over_a_real_socket() -> None:
+def over_the_wire(send: Callable[[str], object], answer: bytes = b"") -> RawRequest:
+    """Serve one request on a loopback socket; return it as the HTTP edge would see it."""
     seen: list[bytes] = []
     with socket.create_server(("127.0.0.1", 0)) as server:
-        thread = threading.Thread(target=_serve_once, args=(server, seen), daemon=True)
+        thread = threading.Thread(target=_serve_once, args=(server, seen, answer), daemon=True)
         thread.start()
-        client = _client(
-            "s3",
-            endpoint_url=f"http://127.0.0.1:{server.getsockname()[1]}",
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-        )
-        client.put_object(Bucket="b", Key=S3_KEY, Body=b"hello")
+        send(f"http://127.0.0.1:{server.getsockname()[1]}")
         thread.join(5)
     head, _, body = seen[0].partition(b"\r\n\r\n")
     request_line, *lines = head.decode("latin-1").split("\r\n")
@@ -541,7 +549,47 @@ def test_over_a_real_socket() -> None:
     headers = [(k, v.strip()) for k, _, v in (line.partition(":") for line in lines)]
     path, _, query = target.partition("?")
     host = next(v for k, v in headers if k.lower() == "host")
-    request = RawRequest(method, path.encode(), query.encode(), headers, body, host)
+    return RawRequest(method, path.encode(), query.encode(), headers, body, host)
+
+
+def test_boto3_over_a_real_socket() -> None:
+    def send(endpoint: str) -> None:
+        config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1})
+        client = _client("s3", endpoint_url=endpoint, config=config)
+        client.put_object(Bucket="b", Key=S3_KEY, Body=b"hello")
+
+    request = over_the_wire(send)
+    assert request.raw_path == b"/b/dir/../up%20here%2B%C3%BC/./x"  # urllib3 keeps dot segments
     verify(request, SECRET, _now())
     with pytest.raises(ContentSHA256Mismatch):
         verify(dataclasses.replace(request, body=b"hellO"), SECRET, _now())
+
+
+AWS_CLI = shutil.which("aws", path=os.path.dirname(sys.executable)) or shutil.which("aws")
+
+
+@pytest.mark.skipif(AWS_CLI is None, reason="the AWS CLI is not installed")
+def test_aws_cli_over_a_real_socket(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "AWS_ACCESS_KEY_ID": ACCESS,
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_DEFAULT_REGION": "eu-west-3",
+        "AWS_CONFIG_FILE": str(tmp_path / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+    def send(endpoint: str) -> None:
+        command = [AWS_CLI or "aws", "lambda", "get-function", "--endpoint-url", endpoint]
+        command += ["--function-name", FUNCTION_ARN.replace("us-east-1", "eu-west-3")]
+        subprocess.run(command, env=env, check=True, capture_output=True, timeout=60)
+
+    request = over_the_wire(send, answer=b"{}")
+    assert b"%3A" in request.raw_path
+    info = parse_request(request)
+    assert (info.service, info.region, info.access_key) == ("lambda", "eu-west-3", ACCESS)
+    verify(request, SECRET, _now())
+    with pytest.raises(InvalidSignature):
+        verify(request, SECRET[::-1], _now())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
+import time
 import uuid
 from collections import deque
 from pathlib import Path
@@ -52,10 +53,10 @@ def new_stream_name(version: str) -> str:
 
 
 class LogStore:
-    """Keeps every function's log: appended to files, recent lines also in memory.
+    """Keeps every function's log events, one file per stream: `<ms timestamp>\t<line>`.
 
-    Files: <dir>/<group with / as _>/<stream with / as _>.log; good enough until
-    the logs service (CloudWatch Logs API) takes over.
+    Files live in <dir>/<group with / as _>/<stream with / as _>.log; the CloudWatch Logs
+    API (api/logs.py) reads them back. Recent lines are also kept in memory.
     """
 
     def __init__(self, directory: Path | None, keep: int = 2000) -> None:
@@ -64,22 +65,72 @@ class LogStore:
         self._keep = keep
         self._lock = threading.Lock()
 
+    def _folder(self, group: str) -> Path | None:
+        return self._dir / group.strip("/").replace("/", "_") if self._dir else None
+
     def write(self, group: str, stream: str, text: str) -> None:
         if not text:
             return
+        lines = text.splitlines()
         with self._lock:
             recent = self._recent.setdefault(group, deque(maxlen=self._keep))
-            recent.extend(text.splitlines(keepends=True))
-        if self._dir is not None:
-            folder = self._dir / group.strip("/").replace("/", "_")
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / (stream.replace("/", "_") + ".log")
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, text.encode())
-            finally:
-                os.close(fd)
+            recent.extend(line + "\n" for line in lines)
+        folder = self._folder(group)
+        if folder is None:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = str(int(time.time() * 1000))
+        data = "".join(f"{stamp}\t{line}\n" for line in lines).encode()
+        fd = os.open(
+            folder / (stream.replace("/", "_") + ".log"),
+            os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+            0o600,
+        )
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
 
     def recent(self, group: str) -> list[str]:
         with self._lock:
             return list(self._recent.get(group, ()))
+
+    def groups(self) -> list[str]:
+        if self._dir is None or not self._dir.exists():
+            return []
+        return sorted("/" + p.name.replace("_", "/") for p in self._dir.iterdir() if p.is_dir())
+
+    def streams(self, group: str) -> list[tuple[str, Path]]:
+        """(stream name, file) of a group, oldest first."""
+        folder = self._folder(group)
+        if folder is None or not folder.exists():
+            return []
+        files = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime)
+        return [(_stream_name(p.stem), p) for p in files]
+
+    def events(
+        self,
+        group: str,
+        start_ms: int = 0,
+        end_ms: int | None = None,
+        streams: set[str] | None = None,
+    ) -> list[tuple[int, str, str]]:
+        """(timestamp ms, stream, message) of a group in time order."""
+        found: list[tuple[int, str, str]] = []
+        for name, path in self.streams(group):
+            if streams and name not in streams:
+                continue
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    stamp, _, message = line.rstrip("\n").partition("\t")
+                    ms = int(stamp) if stamp.isdigit() else 0
+                    if ms >= start_ms and (end_ms is None or ms <= end_ms):
+                        found.append((ms, name, message))
+        found.sort(key=lambda e: e[0])
+        return found
+
+
+def _stream_name(stem: str) -> str:
+    """Undo the file-name mangling of `2024/01/31/[$LATEST]abc...`."""
+    parts = stem.split("_", 3)
+    return "/".join(parts) if len(parts) == 4 else stem

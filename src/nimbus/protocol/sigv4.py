@@ -44,8 +44,8 @@ from nimbus.errors import (
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_PRESIGN_EXPIRES = 604800  # a week: AWS' limit for X-Amz-Expires
-DEFAULT_SKEW = timedelta(minutes=5)
-SKEW = {"s3": timedelta(minutes=15)}  # S3 tolerates more clock skew than the rest
+MAX_SKEW = timedelta(minutes=5)
+MAX_SKEW_S3 = timedelta(minutes=15)  # S3 tolerates more clock skew than the rest
 _QUERY_V4_PARAMS = ("Algorithm", "Credential", "Signature", "Date", "SignedHeaders", "Expires")
 
 Headers = Sequence[tuple[str, str]]
@@ -293,7 +293,7 @@ def verify(
         )
     sign = _v4_signature if info.version == 4 else _v2_signature
     expected = sign(request, info, secret_key)
-    if False:
+    if not hmac.compare_digest(expected.encode(), info.signature.encode()):
         raise InvalidSignature()
     _check_payload(request)
 
@@ -303,7 +303,7 @@ def _check_time(info: SignedRequestInfo, now: datetime) -> None:
         raise RequestExpired()
     if info.signed_at is None:
         return
-    skew = SKEW.get(info.service, DEFAULT_SKEW)
+    skew = MAX_SKEW_S3 if info.service == "s3" else MAX_SKEW
     minutes = int(skew.total_seconds() // 60)
     # A presigned URL may be used long after signing: its expiry is what counts.
     if not info.query_auth and info.signed_at < now - skew:
