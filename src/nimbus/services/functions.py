@@ -169,6 +169,8 @@ class FunctionService:
         self.urls = urls
         self.config = config
         self._background: set[asyncio.Task[None]] = set()
+        # Storing a package and deciding a package is garbage must not interleave.
+        self._code_lock = asyncio.Lock()
 
     # helpers ----------------------------------------------------------------------------
     async def _record(
@@ -182,12 +184,29 @@ class FunctionService:
             raise ResourceNotFound(f"Function not found: {record.arn}:{qualifier}")
         return record
 
-    async def _store_zip(self, zip_file: bytes) -> CodePackage:
+    async def _store_zip(self, zip_file: bytes, operation: str) -> CodePackage:
         if len(zip_file) > ZIP_LIMIT:
             raise RequestEntityTooLarge(
-                "Request must be smaller than 69905067 bytes for the CreateFunction operation"
+                f"Request must be smaller than 69905067 bytes for the {operation} operation"
             )
-        return await asyncio.to_thread(self.code.put_zip, zip_file)
+        return await asyncio.to_thread(self.code.put_zip, zip_file, operation)
+
+    def _collect_later(self, code_key: str, delay_s: float) -> None:
+        """Collect after in-flight invocations of the old code can have finished."""
+
+        async def later() -> None:
+            await asyncio.sleep(delay_s)
+            await self._collect(code_key)
+
+        task = asyncio.create_task(later())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _collect(self, code_key: str) -> None:
+        """Remove a package once no function uses it (after delete, update or a failed put)."""
+        async with self._code_lock:
+            if not await self.registry.db.code_in_use(code_key):
+                await asyncio.to_thread(self.code.remove, code_key)
 
     def _code_from(self, code: dict[str, Any]) -> bytes:
         if code.get("ImageUri"):
@@ -266,8 +285,19 @@ class FunctionService:
         _check_timeout(p.get("Timeout"))
         variables = (p.get("Environment") or {}).get("Variables")
         _check_environment(variables)
-        package = await self._store_zip(self._code_from(p.get("Code") or {}))
         name, _, _ = parse_function_name(p["FunctionName"])
+        async with self._code_lock:
+            package = await self._store_zip(self._code_from(p.get("Code") or {}), "CreateFunction")
+            return await self._create(account, p, name, package, variables)
+
+    async def _create(
+        self,
+        account: str,
+        p: dict[str, Any],
+        name: str,
+        package: CodePackage,
+        variables: dict[str, str] | None,
+    ) -> dict[str, Any]:
         logging_config = p.get("LoggingConfig") or {}
         record = FunctionRecord(
             account_id=account,
@@ -298,6 +328,8 @@ class FunctionService:
             last_modified=lambda_timestamp(),
         )
         if not await self.registry.insert(record):
+            if not await self.registry.db.code_in_use(record.code_key):
+                await asyncio.to_thread(self.code.remove, record.code_key)
             raise ResourceConflict(f"Function already exist: {name}")
         self._activate_later(record)
         return configuration(record)
@@ -364,20 +396,27 @@ class FunctionService:
 
     async def update_function_code(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         record = await self._record(account, p["FunctionName"])
-        package = await self._store_zip(self._code_from(p))
-        if p.get("DryRun"):
-            return configuration(
-                msgspec.structs.replace(
-                    record, code_sha256=package.sha256_b64, code_size=package.size
+        async with self._code_lock:
+            package = await self._store_zip(self._code_from(p), "UpdateFunctionCode")
+        key = package.directory.name
+        try:
+            if p.get("DryRun"):
+                return configuration(
+                    msgspec.structs.replace(
+                        record, code_sha256=package.sha256_b64, code_size=package.size
+                    )
                 )
+            return await self._update(
+                record,
+                p.get("RevisionId"),
+                code_sha256=package.sha256_b64,
+                code_size=package.size,
+                code_key=key,
             )
-        return await self._update(
-            record,
-            p.get("RevisionId"),
-            code_sha256=package.sha256_b64,
-            code_size=package.size,
-            code_key=package.directory.name,
-        )
+        finally:
+            await self._collect(key)  # only if the update failed
+            if record.code_key != key:
+                self._collect_later(record.code_key, record.timeout + 5)
 
     async def update_function_configuration(
         self, account: str, p: dict[str, Any]
@@ -418,6 +457,7 @@ class FunctionService:
         record = await self._record(account, p["FunctionName"], p.get("Qualifier"))
         await self.registry.delete(account, record.name)
         await self.invoker.retire(record.arn)
+        self._collect_later(record.code_key, record.timeout + 5)
         return {"StatusCode": 204}
 
     # tags ---------------------------------------------------------------------------------

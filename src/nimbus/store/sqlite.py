@@ -168,6 +168,16 @@ class Database:
             )
         return result.rowcount == 1
 
+    async def code_in_use(self, code_key: str) -> bool:
+        """Whether any function's current code is the package `code_key`."""
+        async with self.engine.connect() as c:
+            found = await c.scalar(
+                select(functions.c.name)
+                .where(functions.c.config.contains(f'"code_key":"{code_key}"'))
+                .limit(1)
+            )
+        return found is not None
+
     async def all_functions(self) -> list[FunctionRecord]:
         async with self.engine.connect() as c:
             rows = (await c.execute(select(functions.c.config))).scalars().all()

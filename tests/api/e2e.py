@@ -1,0 +1,261 @@
+"""End-to-end helpers: a real `nimbus server` subprocess, function code, error access.
+
+(Not named conftest: `from conftest import ...` elsewhere must keep finding tests/conftest.py.)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+BIN = Path(sys.executable).parent
+NIMBUS = str(BIN / "nimbus")
+AWS = str(BIN / "aws")
+ACCOUNT = "000000000000"
+REGION = "us-east-1"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-role"
+RUNTIME = "python3.12"
+
+# One module for most tests: every behaviour is chosen by the event.
+APP = textwrap.dedent(
+    """
+    import json, logging, os, shutil, sys, time, uuid
+
+    BOOT = uuid.uuid4().hex  # one per execution environment
+    VERSION = "v1"
+
+    def handler(event, context):
+        event = event if isinstance(event, dict) else {"value": event}
+        action = event.get("action")
+        if action == "raise":
+            raise ValueError("boom: " + str(event.get("msg")))
+        if action == "print":
+            print(event.get("fill", "x") * event["n"])
+        if action == "sleep":
+            time.sleep(event["seconds"])
+        if action == "log":
+            logging.getLogger().info("hello from logging")
+        custom = context.client_context.custom if context.client_context else None
+        return {
+            "version": VERSION,
+            "handler": "handler",
+            "event": event,
+            "boot": BOOT,
+            "request_id": context.aws_request_id,
+            "arn": context.invoked_function_arn,
+            "function_version": context.function_version,
+            "memory": context.memory_limit_in_mb,
+            "remaining_ms": context.get_remaining_time_in_millis(),
+            "python": "%d.%d" % sys.version_info[:2],
+            "env": {k: os.environ.get(k) for k in event.get("env", [])},
+            "custom": custom,
+            "tmp_mb": shutil.disk_usage("/tmp").total // (1024 * 1024),
+        }
+
+    def other(event, context):
+        logging.getLogger().info("other handler ran")
+        return {"handler": "other", "version": VERSION, "python": "%d.%d" % sys.version_info[:2]}
+    """
+)
+
+
+def make_zip(files: dict[str, str] | None = None, **replace: str) -> bytes:
+    """A deployment package; by default APP as app.py (with `VERSION = ...` replaced)."""
+    if files is None:
+        source = APP
+        for key, value in replace.items():
+            source = source.replace(f'{key} = "v1"', f"{key} = {value!r}")
+        files = {"app.py": source}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def unique(prefix: str = "fn") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class NimbusServer:
+    """`nimbus server` as a subprocess on a free port with its own data directory."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        auth: str = "sigv4",
+        host: str = "127.0.0.1",
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.auth = auth
+        self.host = host
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = data_dir.parent / f"{data_dir.name}-server-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        raw: dict[str, str] = json.loads((self.data_dir / "credentials.json").read_text())
+        return raw
+
+    def command(self) -> list[str]:
+        return [
+            NIMBUS, "server", "--host", self.host, "--port", str(self.port),
+            "--data-dir", str(self.data_dir), "--auth", self.auth,
+        ]  # fmt: skip
+
+    def start(self, timeout: float = 30) -> NimbusServer:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.env
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nimbus server exited {self.process.returncode}:\n{self.log()}")
+            try:
+                urllib.request.urlopen(self.endpoint + "/", timeout=1)
+            except urllib.error.HTTPError:
+                return self  # it answers (403: the request is unsigned)
+            except OSError:
+                time.sleep(0.05)
+                continue
+            return self
+        self.stop()
+        raise RuntimeError(f"nimbus server did not answer within {timeout} s:\n{self.log()}")
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, then wait: the exit status."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise
+        return self.process.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def client(
+        self,
+        service: str = "lambda",
+        key: str | None = None,
+        secret: str | None = None,
+        **config: Any,
+    ) -> Any:
+        credentials = self.credentials
+        config.setdefault("retries", {"total_max_attempts": 1})  # see every error as it is
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=key or credentials["access_key_id"],
+            aws_secret_access_key=secret or credentials["secret_access_key"],
+            config=Config(**config),
+        )
+
+    def cli_env(self) -> dict[str, str]:
+        credentials = self.credentials
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(
+            AWS_ACCESS_KEY_ID=credentials["access_key_id"],
+            AWS_SECRET_ACCESS_KEY=credentials["secret_access_key"],
+            AWS_DEFAULT_REGION=REGION,
+            AWS_CONFIG_FILE="/dev/null",
+            AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+        )
+        return env
+
+    def aws(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`aws --endpoint-url <this server> ...`."""
+        result = subprocess.run(
+            [AWS, "--endpoint-url", self.endpoint, *args],
+            capture_output=True,
+            text=True,
+            env=self.cli_env(),
+            timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args)} failed: {result.stderr}")
+        return result
+
+
+def create(
+    client: Any, name: str | None = None, wait: bool = True, **fields: Any
+) -> dict[str, Any]:
+    """CreateFunction (APP by default) and wait until it is Active, as users do."""
+    fields.setdefault("Runtime", RUNTIME)
+    fields.setdefault("Handler", "app.handler")
+    fields.setdefault("Role", ROLE)
+    fields.setdefault("Code", {"ZipFile": make_zip()})
+    response: dict[str, Any] = client.create_function(FunctionName=name or unique(), **fields)
+    if wait:
+        client.get_waiter("function_active_v2").wait(FunctionName=response["FunctionName"])
+    return response
+
+
+def invoke_json(
+    client: Any, name: str, event: Any = None, **fields: Any
+) -> tuple[Any, dict[str, Any]]:
+    """Invoke; (decoded payload, response)."""
+    response = client.invoke(FunctionName=name, Payload=json.dumps(event or {}), **fields)
+    return json.loads(response["Payload"].read()), response
+
+
+def error_of(info: pytest.ExceptionInfo[Any]) -> tuple[int, str, str]:
+    """(HTTP status, error code, message) of a botocore ClientError."""
+    response = info.value.response
+    return (
+        response["ResponseMetadata"]["HTTPStatusCode"],
+        response["Error"]["Code"],
+        response["Error"]["Message"],
+    )
+
+
+def arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
+def sha256_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def not_found(name: str) -> str:
+    return f"Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
