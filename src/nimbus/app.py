@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,17 @@ from nimbus.config import EngineConfig
 from nimbus.engine.engine import Engine
 from nimbus.obs.logs import LogStore
 from nimbus.services.accounts import RootCredentials, ensure_root, server_secret
+from nimbus.services.async_invoke import AsyncConfig, AsyncInvokeService, lambda_deliverer
 from nimbus.services.codeurls import CodeUrlSigner
+from nimbus.services.destinations import Destinations
+from nimbus.services.event_config import EventConfigService
 from nimbus.services.functions import FunctionsConfig, FunctionService
 from nimbus.services.invoke import InvokeService
 from nimbus.services.logs import LogsService
 from nimbus.services.registry import FunctionRegistry
 from nimbus.services.usage import UsageService
 from nimbus.store.code import CodeStore
+from nimbus.store.events import EventInvokeConfigs, EventQueue
 from nimbus.store.sqlite import Database, MeteringWriter
 
 log = logging.getLogger("nimbus")
@@ -45,6 +50,17 @@ class ServerConfig:
         return f"http://{host}:{self.port}"
 
 
+def async_config() -> AsyncConfig:
+    """NIMBUS_ASYNC_RETRY_DELAYS="60,120" (seconds before the 1st and 2nd retry; tests use
+    small values)."""
+    delays = os.environ.get("NIMBUS_ASYNC_RETRY_DELAYS")
+    if not delays:
+        return AsyncConfig()
+    return AsyncConfig(
+        retry_delays_s=tuple(float(d) for d in delays.split(",")), throttle_backoff_s=(0.2, 5.0)
+    )
+
+
 class Nimbus:
     """The ASGI application: lifespan starts and stops everything; HTTP goes to the edge."""
 
@@ -56,6 +72,8 @@ class Nimbus:
         self.metering: MeteringWriter | None = None
         self.credentials: RootCredentials | None = None
         self.new_credentials = False
+        self.async_invoke: AsyncInvokeService | None = None
+        self.queue: EventQueue | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -111,7 +129,17 @@ class Nimbus:
             ),
         )
         await functions.resume()
-        invoke = InvokeService(registry, self.engine, config.region)
+        queue = EventQueue(self.db)
+        await queue.start()
+        destinations = Destinations()
+        self.async_invoke = AsyncInvokeService(
+            queue, EventInvokeConfigs(self.db), registry, self.engine, destinations, async_config()
+        )
+        destinations.register("lambda", lambda_deliverer(self.async_invoke))
+        await self.async_invoke.start()
+        self.queue = queue
+        invoke = InvokeService(registry, self.engine, config.region, self.async_invoke)
+        event_config = EventConfigService(EventInvokeConfigs(self.db), registry, config.region)
         db = self.db
 
         async def lookup(access_key: str) -> tuple[str, str] | None:
@@ -121,7 +149,7 @@ class Nimbus:
             self.db, engine_config.price_per_request, engine_config.price_per_gb_second
         )
         adapters: dict[str, ServiceAdapter] = {
-            "lambda": LambdaApi(functions, invoke),
+            "lambda": LambdaApi(functions, invoke, event_config),
             "logs": logs_api(LogsService(log_store, config.region)),
             "nimbus": nimbus_api(usage),
         }
@@ -153,6 +181,10 @@ class Nimbus:
         return serve
 
     async def stop(self) -> None:
+        if self.async_invoke is not None:
+            await self.async_invoke.close()  # unfinished events stay queued for the restart
+        if self.queue is not None:
+            await self.queue.close()
         if self.engine is not None:
             await self.engine.close()  # drains in-flight invocations first
         if self.metering is not None:

@@ -133,6 +133,7 @@ class FunctionRecord(msgspec.Struct, kw_only=True):
     revision_id: str = ""
     last_modified: str = ""  # AWS' format: 2024-01-31T12:00:00.000+0000
     reserved_concurrency: int | None = None
+    dead_letter_target: str | None = None  # DeadLetterConfig.TargetArn
 
     @property
     def arn(self) -> str:

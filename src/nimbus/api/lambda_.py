@@ -9,6 +9,7 @@ import botocore.session
 
 from nimbus.errors import NimbusError, ValidationError
 from nimbus.protocol import restjson, validate
+from nimbus.services.event_config import EventConfigService
 from nimbus.services.functions import FunctionService
 from nimbus.services.invoke import InvokeService
 
@@ -19,7 +20,9 @@ Response = tuple[int, list[tuple[str, str]], bytes]
 class LambdaApi:
     """Decode -> validate against botocore's model -> service -> encode."""
 
-    def __init__(self, functions: FunctionService, invoke: InvokeService) -> None:
+    def __init__(
+        self, functions: FunctionService, invoke: InvokeService, event_config: EventConfigService
+    ) -> None:
         model = botocore.session.get_session().get_service_model("lambda")
         self.codec = restjson.RestJsonCodec(model)
         self.handlers: dict[str, Handler] = {
@@ -35,6 +38,11 @@ class LambdaApi:
             "ListTags": functions.list_tags,
             "GetAccountSettings": functions.get_account_settings,
             "Invoke": invoke.invoke,
+            "PutFunctionEventInvokeConfig": event_config.put,
+            "UpdateFunctionEventInvokeConfig": event_config.update,
+            "GetFunctionEventInvokeConfig": event_config.get,
+            "DeleteFunctionEventInvokeConfig": event_config.delete,
+            "ListFunctionEventInvokeConfigs": event_config.list,
         }
 
     async def handle(

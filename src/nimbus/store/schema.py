@@ -64,3 +64,29 @@ invocations = Table(
     Column("outcome", String(16), nullable=False),
     Index("ix_invocations_account_start", "account_id", "start"),
 )
+
+# Asynchronous invocations accepted (202) and not yet finished: durable before the 202.
+async_events = Table(
+    "async_events",
+    metadata,
+    Column("id", String(36), primary_key=True),  # the request id
+    Column("account_id", String(12), nullable=False),
+    Column("function", String(64), nullable=False),
+    Column("qualifier", String(128), nullable=True),
+    Column("payload", Text, nullable=False),  # base64 of the event bytes
+    Column("received", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("due", Float, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Index("ix_async_events_due", "due"),
+)
+
+# Per-function asynchronous invocation configuration (Put/Get/...FunctionEventInvokeConfig).
+event_invoke_configs = Table(
+    "event_invoke_configs",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("function", String(64), primary_key=True),
+    Column("qualifier", String(128), primary_key=True),
+    Column("config", Text, nullable=False),
+)
