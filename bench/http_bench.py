@@ -63,7 +63,7 @@ GOAL_ADDED_P50_MS = 0.3
 GOAL_RPS_PCT = 25.0
 GOAL_RPS = 10_000.0
 GOAL_COLD_P50_MS = 10.0
-console = Console()
+console = Console() if sys.stdout.isatty() else Console(width=150)
 
 # wrk prints its own report; done() adds one machine-readable line (LuaJIT, times in µs).
 WRK_DONE = r"""
@@ -95,6 +95,7 @@ class WrkResult:
     mean_ms: float
     non_2xx_3xx: int
     socket_errors: int
+    server_cpu_us_per_request: float = 0.0  # user+system time of the server process
 
 
 @dataclass
@@ -112,6 +113,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads, not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -124,7 +131,9 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 @contextlib.contextmanager
-def server(name: str, argv: list[str], port: int, log_path: Path) -> Iterator[int]:
+def server(
+    name: str, argv: list[str], port: int, log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run one server in its own session; always stopped (SIGTERM, then SIGKILL its group)."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -136,7 +145,7 @@ def server(name: str, argv: list[str], port: int, log_path: Path) -> Iterator[in
         except RuntimeError as e:
             tail = log_path.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"{name}: {e}\n{tail}") from e
-        yield process.pid
+        yield process
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)  # uvicorn: graceful; Nimbus drains its engine
@@ -198,14 +207,21 @@ def wrk_script(request: SignedRequest) -> str:
 
 
 def run_wrk(
-    port: int, request: SignedRequest, connections: int, seconds: float, workdir: Path
+    port: int,
+    request: SignedRequest,
+    connections: int,
+    seconds: float,
+    workdir: Path,
+    server_pid: int | None = None,
 ) -> WrkResult:
     script = workdir / "invoke.lua"
     script.write_text(wrk_script(request))
     threads = 1 if connections == 1 else 2
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
     argv += ["--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}/"]
+    cpu = process_cpu_seconds(server_pid) if server_pid else 0.0
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    cpu = process_cpu_seconds(server_pid) - cpu if server_pid else 0.0
     line = next((x for x in done.stdout.splitlines() if x.startswith("WRKJSON ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -228,6 +244,7 @@ def run_wrk(
         socket_errors=int(
             raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["timeouts"]
         ),
+        server_cpu_us_per_request=cpu * 1e6 / max(raw["requests"], 1),
     )
 
 
@@ -304,6 +321,13 @@ def cold_start(client: Any, port: int, credentials: Credentials, i: int) -> tupl
 
 
 # profile ------------------------------------------------------------------------------------
+# Frames every event-loop sample shares (entry point, CLI, uvicorn's runner): not informative.
+ENTRY_FRAMES = re.compile(
+    r"^<module>|\((typer|click|asyncio/runners|uvicorn/server|uvicorn/_compat|nimbus/cli|"
+    r"nimbus/server)[^)]*\)$"
+)
+
+
 def py_spy() -> str | None:
     found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     return found if Path(found).exists() else None
@@ -317,18 +341,22 @@ def profile_server(
     seconds: float,
     workdir: Path,
 ) -> dict[str, Any]:
-    """Sample the server process with py-spy while wrk loads it; top self / inclusive frames."""
+    """Sample the server's event-loop thread with py-spy while wrk loads it.
+
+    Only samples where the main thread holds the GIL (`--gil`): where its CPU goes. Self =
+    the innermost Python frame (C calls and syscalls count toward their Python caller).
+    """
     binary = py_spy()
     if binary is None:
         return {"error": "py-spy not installed (.venv/bin/pip install py-spy)"}
-    out = workdir / "profile.txt"
-    rate = 250
+    out, rate, duration = workdir / "profile.txt", 500, max(2, int(seconds))
     argv = [binary, "record", "--pid", str(pid), "--format", "raw", "--output", str(out)]
-    argv += ["--rate", str(rate), "--duration", str(int(seconds)), "--nonblocking"]
+    argv += ["--rate", str(rate), "--duration", str(duration), "--threads", "--gil"]
+    argv += ["--nonblocking"]
     spy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        time.sleep(0.5)
-        run_wrk(port, sign_invoke(credentials, port), connections, seconds, workdir)
+        time.sleep(0.5)  # py-spy attached
+        load = run_wrk(port, sign_invoke(credentials, port), connections, duration, workdir, pid)
         _, err = spy.communicate(timeout=60)
     finally:
         if spy.poll() is None:
@@ -340,33 +368,32 @@ def profile_server(
     inclusive: Counter[str] = Counter()
     total = 0
     for line in out.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack:
+        sample = re.fullmatch(r"(.*) (\d+)", line)
+        frames = sample.group(1).split(";") if sample else [""]
+        if sample is None or not frames[0].startswith("thread ") or "MainThread" not in frames[0]:
             continue
-        n = int(count)
+        frames = [re.sub(r":\d+\)$", ")", f) for f in frames[1:]]
+        frames = [f for f in frames if not ENTRY_FRAMES.search(f)]
+        n = int(sample.group(2))
         total += n
-        frames = [
-            re.sub(r":\d+\)$", ")", f) for f in stack.split(";") if not f.startswith("process")
-        ]
-        frames = [f for f in frames if not f.startswith("thread ")]
-        if frames:
-            own[frames[-1]] += n
-            for frame in set(frames):
-                inclusive[frame] += n
-    expected = rate * int(seconds)
+        own[frames[-1] if frames else "(event loop: uvloop, httptools, callbacks)"] += n
+        for frame in set(frames):
+            inclusive[frame] += n
 
     def top(counter: Counter[str], n: int) -> list[dict[str, Any]]:
         return [
-            {"function": f, "pct_of_samples": round(100 * c / max(total, 1), 1)}
+            {"function": f, "pct": round(100 * c / max(total, 1), 1)}
             for f, c in counter.most_common(n)
         ]
 
     return {
         "connections": connections,
-        "samples": total,
-        "busy_pct": round(100 * total / expected, 1),  # py-spy drops idle samples
-        "self": top(own, 15),
-        "inclusive": top(inclusive, 25),
+        "rps_while_sampled": round(load.rps),
+        "server_cpu_us_per_request": round(load.server_cpu_us_per_request),
+        "main_thread_gil_samples": total,
+        "main_thread_gil_pct_of_wall": round(100 * total / (rate * duration), 1),
+        "self": top(own, 20),
+        "inclusive": top(inclusive, 30),
     }
 
 
@@ -385,6 +412,7 @@ def run(quick: bool, profile: bool) -> dict[str, Any]:
             "python": platform.python_version(),
             "wrk": wrk_version(),
             "root": os.geteuid() == 0,
+            "loadavg_at_start": os.getloadavg()[0],  # other work on the machine skews numbers
         },
         "settings": {
             "seconds_per_run": seconds,
@@ -406,9 +434,11 @@ def run(quick: bool, profile: bool) -> dict[str, Any]:
             contextlib.ExitStack() as stack,
         ):
             task = progress.add_task("starting the ceiling (raw uvicorn)", total=steps)
-            stack.enter_context(server("ceiling", ceiling_argv, ceiling_port, workdir / "c.log"))
+            ceiling = stack.enter_context(
+                server("ceiling", ceiling_argv, ceiling_port, workdir / "ceiling.log")
+            )
             progress.update(task, advance=1, description="starting nimbus server (sigv4)")
-            nimbus_pid = stack.enter_context(
+            nimbus = stack.enter_context(
                 server("nimbus", nimbus_argv, nimbus_port, workdir / "nimbus.log")
             )
             found = load_credentials(data)
@@ -425,15 +455,26 @@ def run(quick: bool, profile: bool) -> dict[str, Any]:
 
             warm: dict[str, dict[str, dict[str, Any]]] = {"ceiling": {}, "nimbus": {}}
             for connections in CONCURRENCY:
-                for target, port in (("ceiling", ceiling_port), ("nimbus", nimbus_port)):
+                targets = (("ceiling", ceiling_port, ceiling), ("nimbus", nimbus_port, nimbus))
+                for target, port, process in targets:
                     progress.update(
                         task, description=f"warm Invoke, {target}, {connections} connection(s)"
                     )
-                    # warm-up run (scale-out to `connections` environments happens here)
-                    run_wrk(port, sign_invoke(credentials, port), connections, warmup, workdir)
-                    result = run_wrk(
-                        port, sign_invoke(credentials, port), connections, seconds, workdir
-                    )
+                    try:
+                        # warm-up run (scale-out to `connections` environments happens here)
+                        run_wrk(port, sign_invoke(credentials, port), connections, warmup, workdir)
+                        result = run_wrk(
+                            port,
+                            sign_invoke(credentials, port),
+                            connections,
+                            seconds,
+                            workdir,
+                            process.pid,
+                        )
+                    except RuntimeError as e:
+                        if process.poll() is not None:
+                            e.add_note(f"{target} server exited with status {process.returncode}")
+                        raise
                     if result.non_2xx_3xx or result.socket_errors:
                         raise RuntimeError(f"{target} at {connections} connections: {result}")
                     warm[target][str(connections)] = asdict(result)
@@ -443,7 +484,7 @@ def run(quick: bool, profile: bool) -> dict[str, Any]:
             if profile:
                 progress.update(task, description="profiling nimbus server with py-spy")
                 results["profile"] = profile_server(
-                    nimbus_pid, nimbus_port, credentials, 64, seconds, workdir
+                    nimbus.pid, nimbus_port, credentials, 64, seconds, workdir
                 )
                 progress.update(task, advance=1)
 
@@ -455,6 +496,11 @@ def run(quick: bool, profile: bool) -> dict[str, Any]:
                 inits.append(init)
                 progress.update(task, advance=1)
             results["cold_start"] = {**summary(samples), "init_duration": summary(inits)}
+    except Exception:
+        for log in sorted(workdir.glob("*.log")):  # the servers' own account of the failure
+            console.print(f"[red]{log.name}[/] (last lines):", markup=True)
+            console.print(log.read_text(errors="replace")[-4000:], markup=False, highlight=False)
+        raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     results["ratios"] = ratios(results)
@@ -517,6 +563,15 @@ def show(results: dict[str, Any]) -> None:
             f"{pct:.1f}%",
             ">= 25%",
             verdict(pct >= GOAL_RPS_PCT),
+        )
+        cpu_a, cpu_b = a["server_cpu_us_per_request"], b["server_cpu_us_per_request"]
+        table.add_row(
+            f"server CPU per request, {c} conn",
+            f"{cpu_a:,.0f} µs",
+            f"{cpu_b:,.0f} µs",
+            f"{cpu_b / max(cpu_a, 1e-9):.1f}x",
+            "",
+            "",
             end_section=True,
         )
     table.add_row(
@@ -541,20 +596,22 @@ def show(results: dict[str, Any]) -> None:
     if profile and "self" in profile:
         top = Table(
             title=(
-                f"Nimbus server under {profile['connections']} connections (py-spy, "
-                f"{profile['busy_pct']:.0f}% of wall time busy in Python frames)"
+                f"Nimbus event loop under {profile['connections']} connections (py-spy --gil: "
+                f"GIL held {profile['main_thread_gil_pct_of_wall']:.0f}% of the time, "
+                f"{profile['rps_while_sampled']:,}/s, "
+                f"{profile['server_cpu_us_per_request']} µs CPU/request)"
             )
         )
-        for column in ("hottest (self)", "% samples", "hottest (inclusive)", "% samples"):
+        for column in ("hottest (self)", "%", "hottest (inclusive)", "%"):
             top.add_column(column)
         for i in range(15):
             own = profile["self"][i] if i < len(profile["self"]) else None
             incl = profile["inclusive"][i] if i < len(profile["inclusive"]) else None
             top.add_row(
                 own["function"] if own else "",
-                f"{own['pct_of_samples']}" if own else "",
+                f"{own['pct']:.1f}" if own else "",
                 incl["function"] if incl else "",
-                f"{incl['pct_of_samples']}" if incl else "",
+                f"{incl['pct']:.1f}" if incl else "",
             )
         console.print(top)
     elif profile:

@@ -73,6 +73,7 @@ class Nimbus:
         self.credentials: RootCredentials | None = None
         self.new_credentials = False
         self.async_invoke: AsyncInvokeService | None = None
+        self.log_store: LogStore | None = None
         self.queue: EventQueue | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -109,7 +110,7 @@ class Nimbus:
         engine_config = EngineConfig(
             data_dir=data, account_id=config.account_id, region=config.region, **config.engine
         )
-        log_store = LogStore(data / "logs")
+        log_store = self.log_store = LogStore(data / "logs")
         self.engine = Engine(engine_config, log_store, self.metering)
         await self.engine.start()
         code = CodeStore(engine_config.code_dir)
@@ -142,8 +143,15 @@ class Nimbus:
         event_config = EventConfigService(EventInvokeConfigs(self.db), registry, config.region)
         db = self.db
 
+        known: dict[str, tuple[str, str]] = {}  # access keys never change: no DB read per request
+
         async def lookup(access_key: str) -> tuple[str, str] | None:
-            return await db.access_key(access_key)
+            found = known.get(access_key)
+            if found is None:
+                found = await db.access_key(access_key)
+                if found is not None:
+                    known[access_key] = found
+            return found
 
         usage = UsageService(
             self.db, engine_config.price_per_request, engine_config.price_per_gb_second
@@ -189,6 +197,8 @@ class Nimbus:
             await self.engine.close()  # drains in-flight invocations first
         if self.metering is not None:
             await self.metering.close()
+        if self.log_store is not None:
+            self.log_store.close()
         if self.db is not None:
             with contextlib.suppress(Exception):
                 await self.db.close()

@@ -64,6 +64,8 @@ class LogStore:
         self._recent: dict[str, deque[str]] = {}
         self._keep = keep
         self._lock = threading.Lock()
+        self._fds: dict[tuple[str, str], int] = {}  # open stream files, oldest first
+        self._max_open = 256
 
     def _folder(self, group: str) -> Path | None:
         return self._dir / group.strip("/").replace("/", "_") if self._dir else None
@@ -75,21 +77,30 @@ class LogStore:
         with self._lock:
             recent = self._recent.setdefault(group, deque(maxlen=self._keep))
             recent.extend(line + "\n" for line in lines)
-        folder = self._folder(group)
-        if folder is None:
-            return
-        folder.mkdir(parents=True, exist_ok=True)
+        key = (group, stream)
+        fd = self._fds.get(key)
+        if fd is None:
+            folder = self._folder(group)
+            if folder is None:
+                return
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(
+                folder / (stream.replace("/", "_") + ".log"),
+                os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                0o600,
+            )
+            with self._lock:
+                self._fds[key] = fd
+                while len(self._fds) > self._max_open:  # close the least recently opened
+                    os.close(self._fds.pop(next(iter(self._fds))))
         stamp = str(int(time.time() * 1000))
-        data = "".join(f"{stamp}\t{line}\n" for line in lines).encode()
-        fd = os.open(
-            folder / (stream.replace("/", "_") + ".log"),
-            os.O_WRONLY | os.O_APPEND | os.O_CREAT,
-            0o600,
-        )
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
+        os.write(fd, "".join(f"{stamp}\t{line}\n" for line in lines).encode())
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
 
     def recent(self, group: str) -> list[str]:
         with self._lock:

@@ -50,7 +50,8 @@ class Database:
     @classmethod
     async def open(cls, path: Path) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+        # A fixed set of connections (each is a thread in aiosqlite): no churn under load.
+        engine = create_async_engine(f"sqlite+aiosqlite:///{path}", pool_size=8, max_overflow=0)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
