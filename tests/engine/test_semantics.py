@@ -134,8 +134,16 @@ def test_json_log_format(engine: EngineHarness) -> None:
         log_format="JSON",
     )
     result = engine.invoke(spec)
-    record = json.loads(result.log.splitlines()[1])
+    lines = [json.loads(line) for line in result.log.splitlines()]
+    assert lines[0]["type"] == "platform.start"
+    assert lines[0]["record"] == {"requestId": result.record.request_id, "version": "$LATEST"}
+    record = lines[1]
     assert record["level"] == "WARNING" and record["message"] == "careful 1"
+    report = lines[-1]
+    assert report["type"] == "platform.report" and report["record"]["status"] == "success"
+    metrics = report["record"]["metrics"]
+    assert metrics["billedDurationMs"] == result.record.billed_ms and "initDurationMs" in metrics
+    assert metrics["memorySizeMB"] == 128
     assert record["logger"] == "app" and record["requestId"] == result.record.request_id
     assert result.payload == b"null"
 

@@ -301,14 +301,15 @@ class Engine:
             cold=cold,
             outcome=verdict.outcome,
         )
-        text = (
-            logs.start_line(request_id, spec.version)
-            + early
-            + env.logs.take()
-            + logs.end_line(request_id)
-            + logs.report_line(record)
-            + verdict.trailer
-        )
+        if spec.log_format.upper() == "JSON":
+            head, tail = (
+                logs.json_start_line(request_id, spec.version),
+                logs.json_report_line(record),
+            )
+        else:
+            head = logs.start_line(request_id, spec.version)
+            tail = logs.end_line(request_id) + logs.report_line(record)
+        text = head + early + env.logs.take() + tail + verdict.trailer
         self.logs.write(spec.log_group_name, env.stream, init_log + text)
         self.metering.record(record)
         return InvokeResult(

@@ -10,6 +10,8 @@ import uuid
 from collections import deque
 from pathlib import Path
 
+import orjson
+
 from nimbus.models import InvocationRecord
 
 
@@ -36,6 +38,35 @@ def report_line(record: InvocationRecord) -> str:
     if record.init_ms is not None:
         line += f"Init Duration: {record.init_ms:.2f} ms\t"
     return line + "\n"
+
+
+def json_start_line(request_id: str, version: str) -> str:
+    """LoggingConfig.LogFormat=JSON: the system records are JSON too."""
+    record = {"requestId": request_id, "version": version}
+    return (
+        orjson.dumps({"time": iso_now(), "type": "platform.start", "record": record}).decode()
+        + "\n"
+    )
+
+
+def json_report_line(record: InvocationRecord) -> str:
+    metrics: dict[str, float | int] = {
+        "durationMs": round(record.duration_ms, 2),
+        "billedDurationMs": record.billed_ms,
+        "memorySizeMB": record.memory_mb,
+        "maxMemoryUsedMB": record.max_memory_mb,
+    }
+    if record.init_ms is not None:
+        metrics["initDurationMs"] = round(record.init_ms, 2)
+    status = (
+        "success"
+        if record.outcome == "success"
+        else ("timeout" if record.outcome == "timeout" else "error")
+    )
+    body = {"requestId": record.request_id, "metrics": metrics, "status": status}
+    return (
+        orjson.dumps({"time": iso_now(), "type": "platform.report", "record": body}).decode() + "\n"
+    )
 
 
 def timeout_line(request_id: str, timeout_s: float) -> str:
