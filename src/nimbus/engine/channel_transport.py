@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import orjson
 
-from nimbus.engine.transport import EnvironmentGone, Outcome
+from nimbus.engine.transport import Outcome, fail, settle
 from nimbus.models import Invocation
 from nimbus.runtime import channel
 
@@ -58,15 +58,15 @@ class ChannelTransport(asyncio.Protocol):
 
     def _dispatch(self, kind: bytes, header: dict[str, Any], body: bytes) -> None:
         if kind == channel.READY:
-            _settle(self._ready, None)
+            settle(self._ready, None)
         elif kind == channel.INIT_ERROR:
-            _settle(self._ready, Outcome("init_error", body, error_type=header.get("type")))
+            settle(self._ready, Outcome("init_error", body, error_type=header.get("type")))
         elif self._pending is not None and kind in (channel.RESPONSE, channel.ERROR):
             pending, self._pending = self._pending, None
             if kind == channel.RESPONSE:
-                _settle(pending, Outcome("response", body, header.get("ct", "application/json")))
+                settle(pending, Outcome("response", body, header.get("ct", "application/json")))
             else:
-                _settle(pending, Outcome("error", body))
+                settle(pending, Outcome("error", body))
 
     # Transport
     def ready(self) -> asyncio.Future[Outcome | None]:
@@ -97,9 +97,9 @@ class ChannelTransport(asyncio.Protocol):
         return self._pending
 
     def abort(self, reason: str) -> None:
-        _fail(self._ready, reason)
+        fail(self._ready, reason)
         if self._pending is not None:
-            _fail(self._pending, reason)
+            fail(self._pending, reason)
             self._pending = None
 
     def close(self) -> None:
@@ -107,14 +107,3 @@ class ChannelTransport(asyncio.Protocol):
             self._transport.abort()
         else:
             self._sock.close()
-
-
-def _settle(future: asyncio.Future[Any], value: Any) -> None:
-    if not future.done():
-        future.set_result(value)
-
-
-def _fail(future: asyncio.Future[Any], reason: str) -> None:
-    if not future.done():
-        future.set_exception(EnvironmentGone(reason))
-        future.exception()  # mark retrieved: nobody may be waiting any more

@@ -20,13 +20,12 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import unquote
 
 import httptools
 import orjson
 
-from nimbus.engine.transport import EnvironmentGone, Outcome
+from nimbus.engine.transport import Outcome, fail, settle
 from nimbus.models import Invocation
 
 NEXT = "/2018-06-01/runtime/invocation/next"
@@ -199,9 +198,9 @@ class HttpTransport:
 
     def abort(self, reason: str) -> None:
         if self._ready is not None:
-            _fail(self._ready, reason)
+            fail(self._ready, reason)
         if self._pending is not None:
-            _fail(self._pending[1], reason)
+            fail(self._pending[1], reason)
             self._pending = None
 
     def close(self) -> None:
@@ -240,7 +239,7 @@ class HttpTransport:
         if self._init_failed:  # RAPID: Ready() from InitErrorState is not allowed
             conn.reply(403, _error("InvalidStateTransition", "Runtime reported an init error"))
             return
-        _settle(self._ready, None)
+        settle(self._ready, None)
         if self._pending is not None and not self._pending[1].done():
             # A /next while the current invocation is unanswered (the runtime lost
             # its connection, or just moved on) gets that same invocation again:
@@ -277,7 +276,7 @@ class HttpTransport:
         self._init_failed = True
         conn.reply(202, _OK)
         error_type = request.headers.get(ERROR_TYPE)
-        _settle(self._ready, Outcome("init_error", bytes(request.body), error_type=error_type))
+        settle(self._ready, Outcome("init_error", bytes(request.body), error_type=error_type))
 
     def _answer(self, conn: _Connection, request: _Request, request_id: str, action: str) -> None:
         # Only the invocation in flight may be answered, once (a cancelled or aborted
@@ -290,10 +289,10 @@ class HttpTransport:
         streaming = request.headers.get(RESPONSE_MODE, "").lower() == "streaming"
         if request.size > (MAX_STREAM_BYTES if streaming else MAX_RESPONSE_BYTES):
             conn.reply(413, _ENTITY_TOO_LARGE)
-            _settle(future, _TOO_LARGE)
+            settle(future, _TOO_LARGE)
         else:
             conn.reply(202, _OK)
-            _settle(future, _outcome(request, action, streaming))
+            settle(future, _outcome(request, action, streaming))
 
 
 def _outcome(request: _Request, action: str, streaming: bool) -> Outcome:
@@ -352,14 +351,3 @@ def _endpoint(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address,
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return address, int(port_hex, 16)
-
-
-def _settle(future: asyncio.Future[Any], value: Any) -> None:
-    if not future.done():
-        future.set_result(value)
-
-
-def _fail(future: asyncio.Future[Any], reason: str) -> None:
-    if not future.done():
-        future.set_exception(EnvironmentGone(reason))
-        future.exception()  # mark retrieved: nobody may be waiting any more

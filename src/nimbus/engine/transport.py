@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from nimbus.models import Invocation
 
@@ -43,3 +43,15 @@ class Transport(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def settle(future: asyncio.Future[Any], value: Any) -> None:
+    """Resolve a transport future unless it already is (an answer after an abort)."""
+    if not future.done():
+        future.set_result(value)
+
+
+def fail(future: asyncio.Future[Any], reason: str) -> None:
+    if not future.done():
+        future.set_exception(EnvironmentGone(reason))
+        future.exception()  # mark retrieved: nobody may be waiting any more
