@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NimbusServer]:
     running = NimbusServer(tmp_path_factory.mktemp("api") / "data").start()
     yield running
     status = running.stop()
-    assert status == 0, f"nimbus server exited {status} on SIGTERM:\n{running.log()}"
+    assert running.stopped_cleanly, f"nimbus server exited {status} on SIGTERM:\n{running.log()}"
 
 
 @pytest.fixture
@@ -46,3 +47,9 @@ def echo(lam: Any) -> str:
     """A function of APP shared by tests that only invoke it."""
     name: str = create(lam, unique("echo"))["FunctionName"]
     return name
+
+
+@pytest.fixture(scope="session")
+def isolated() -> bool:
+    """Whether environments get their own /tmp etc. (root, isolation not turned off)."""
+    return os.geteuid() == 0 and os.environ.get("NIMBUS_ISOLATION", "auto") != "none"

@@ -1,6 +1,6 @@
 """End-to-end helpers: a real `nimbus server` subprocess, function code, error access.
 
-(Not named conftest: `from conftest import ...` elsewhere must keep finding tests/conftest.py.)
+(A module, not conftest: helpers are imported by name, fixtures come from conftest.)
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ APP = textwrap.dedent(
             print(event.get("fill", "x") * event["n"])
         if action == "sleep":
             time.sleep(event["seconds"])
-        if action == "log":
-            logging.getLogger().info("hello from logging")
+        if action == "big":
+            return "x" * event["n"]
         custom = context.client_context.custom if context.client_context else None
         return {
             "version": VERSION,
@@ -90,6 +90,40 @@ def make_zip(files: dict[str, str] | None = None, **replace: str) -> bytes:
         for name, text in files.items():
             archive.writestr(name, text)
     return buffer.getvalue()
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):  # exited, not reaped yet
+        return None
+    return fields[19]  # field 22: start time in clock ticks
+
+
+def descendants(pid: int) -> set[tuple[int, str]]:
+    """(pid, start time) of every process below `pid` (from /proc)."""
+    found: set[tuple[int, str]] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                started = _start_time(child)
+                if started is not None and (child, started) not in found:
+                    found.add((child, started))
+                    todo.append(child)
+    return found
+
+
+def descendants_alive(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    return {(pid, started) for pid, started in processes if _start_time(pid) == started}
 
 
 def unique(prefix: str = "fn") -> str:
@@ -158,9 +192,11 @@ class NimbusServer:
         raise RuntimeError(f"nimbus server did not answer within {timeout} s:\n{self.log()}")
 
     def stop(self, timeout: float = 30) -> int:
-        """SIGTERM, then wait: the exit status."""
+        """SIGTERM, then wait: the exit status. Every process the server started (zygotes,
+        environments) must be gone by then."""
         assert self.process is not None
         if self.process.poll() is None:
+            started = descendants(self.process.pid)
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout)
@@ -168,7 +204,15 @@ class NimbusServer:
                 self.process.kill()
                 self.process.wait()
                 raise
+            left = descendants_alive(started)
+            assert not left, f"processes of the server outlived it: {left}\n{self.log()}"
         return self.process.returncode
+
+    @property
+    def stopped_cleanly(self) -> bool:
+        """Exited after a graceful shutdown: uvicorn re-raises the SIGTERM it handled."""
+        assert self.process is not None
+        return self.process.returncode in (0, -signal.SIGTERM)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

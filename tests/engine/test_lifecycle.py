@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import EngineHarness, requires_root
+from harness import EngineHarness, requires_root
 from nimbus.engine.runtimes import RuntimeRegistry
 from nimbus.errors import InvalidParameterValue, RuntimeNotInstalled, TooManyRequests
 

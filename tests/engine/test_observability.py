@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from conftest import EngineHarness
+from harness import EngineHarness
 from nimbus.models import InvocationRecord
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EngineHarness
+from harness import EngineHarness
 
 SHELL_BOOTSTRAP = """#!/bin/sh
 set -eu

@@ -8,7 +8,7 @@ import re
 import orjson
 import pytest
 
-from conftest import EngineHarness, installed_pythons
+from harness import EngineHarness, installed_pythons
 from nimbus.errors import RequestTooLarge
 
 CONTEXT_FN = """

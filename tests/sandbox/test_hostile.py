@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from conftest import EngineHarness
+from harness import EngineHarness
 from nimbus.models import FunctionSpec, InvokeResult
 from nimbus.runtime import landlock
 from nimbus.sandbox.plan import interpreter_prefix
@@ -744,7 +744,7 @@ ENGINE_ON_A_TERMINAL = """
 import fcntl, pathlib, sys, termios
 fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # like `nimbus server` started from a shell
 sys.path.insert(0, sys.argv[1])
-from conftest import EngineHarness
+from harness import EngineHarness
 harness = EngineHarness(pathlib.Path(sys.argv[2]), sandbox_uid_base=int(sys.argv[3]))
 try:
     print(harness.invoke(harness.deploy(sys.argv[4])).payload.decode())

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EngineHarness, installed_pythons
+from harness import EngineHarness, installed_pythons
 from nimbus.errors import InvalidParameterValue, RequestEntityTooLarge, ResourceNotFound
 from nimbus.models import FunctionSpec
 from nimbus.store import code

@@ -58,8 +58,10 @@ class Edge:
             body = await _read_body(receive)
             response = await self._dispatch(scope, body, request_id)
         except NimbusError as e:
+            # Before routing we don't know the protocol: `__type` in the body serves the JSON
+            # protocols, x-amzn-ErrorType the rest-json ones.
             response = restjson.error_response(
-                e.code, e.message, e.status, request_id, e.error_kind
+                e.code, e.message, e.status, request_id, e.error_kind, {"__type": e.code}
             )
         except Exception:
             log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))

@@ -144,6 +144,8 @@ class RestJsonCodec:
                 )
             else:
                 document[name] = _to_json(member, value)
+        if status == 204:  # No Content (DeleteFunction): a body would corrupt the connection
+            return status, headers, b""
         if payload_name is None:
             body = orjson.dumps(document)
             headers.append(("Content-Type", "application/json"))

@@ -31,10 +31,13 @@ def _camel(name: str) -> str:
 
 
 def _show(value: Any) -> str:
+    """A value as AWS' (Java) front end prints it: `true`, `[a, b]`, `{k=v}`."""
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, list | dict):
-        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_show(k)}={_show(v)}" for k, v in value.items()) + "}"
     return str(value)
 
 
@@ -45,76 +48,105 @@ def validation_errors(shape: Shape, value: Any, path: str = "") -> list[str]:
     return errors
 
 
-def _fail(errors: list[str], value: Any, path: str, constraint: str) -> None:
-    errors.append(
-        f"Value '{_show(value)}' at '{path}' failed to satisfy constraint: Member must {constraint}"
-    )
+def _fail(errors: list[str], shape: Shape, value: Any, path: str, constraint: str) -> None:
+    # AWS writes a missing value as `null`, and never echoes sensitive ones (variables).
+    if value is None:
+        shown = "Value null"
+    elif shape.metadata.get("sensitive"):
+        shown = "Value"
+    else:
+        shown = f"Value '{_show(value)}'"
+    errors.append(f"{shown} at '{path}' failed to satisfy constraint: {constraint}")
 
 
 def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
     if value is None:
         return
-    meta = shape.metadata
-    kind = shape.type_name
     if isinstance(shape, StructureShape):
         if not isinstance(value, dict):
-            _fail(errors, value, path, "be a structure")
+            _fail(errors, shape, value, path, "Member must be a structure")
             return
         for name, member in shape.members.items():
             child = f"{path}.{_camel(name)}" if path else _camel(name)
             if name in shape.required_members and value.get(name) is None:
-                _fail(errors, None, child, "not be null")
+                _fail(errors, member, None, child, "Member must not be null")
                 continue
             _check(member, value.get(name), child, errors)
         return
     if isinstance(shape, ListShape):
         if not isinstance(value, list):
-            _fail(errors, value, path, "be a list")
+            _fail(errors, shape, value, path, "Member must be a list")
             return
-        _length(meta, value, path, errors, "length")
+        for constraint in _length(shape.metadata, len(value)):
+            _fail(errors, shape, value, path, f"Member must {constraint}")
         for i, item in enumerate(value):
             _check(shape.member, item, f"{path}.{i + 1}.member", errors)
         return
     if isinstance(shape, MapShape):
         if not isinstance(value, dict):
-            _fail(errors, value, path, "be a map")
+            _fail(errors, shape, value, path, "Member must be a map")
             return
-        _length(meta, value, path, errors, "length")
+        for constraint in _length(shape.metadata, len(value)):
+            _fail(errors, shape, value, path, f"Member must {constraint}")
+        # One failure for all the keys: "Map keys must satisfy constraint: [Member must ...]".
+        keys: list[str] = []
+        for key in value:
+            for constraint in _scalar(shape.key, key):
+                if f"Member must {constraint}" not in keys:
+                    keys.append(f"Member must {constraint}")
+        if keys:
+            _fail(
+                errors,
+                shape,
+                value,
+                path,
+                f"Map keys must satisfy constraint: [{', '.join(keys)}]",
+            )
         for key, item in value.items():
-            _check(shape.key, key, f"{path}.{key}.member", errors)
             _check(shape.value, item, f"{path}.{key}.member", errors)
         return
+    for constraint in _scalar(shape, value):
+        _fail(errors, shape, value, path, f"Member must {constraint}")
+
+
+def _scalar(shape: Shape, value: Any) -> list[str]:
+    """The constraints a string, number, boolean or blob breaks ("have length ...")."""
+    meta = shape.metadata
+    kind = shape.type_name
     if kind == "string":
         if not isinstance(value, str):
-            _fail(errors, value, path, "be a string")
-            return
-        _length(meta, value, path, errors, "length")
+            return ["be a string"]
+        broken = _length(meta, len(value))
         pattern = meta.get("pattern")
         if pattern and not _compiled(pattern).fullmatch(value):
-            _fail(errors, value, path, f"satisfy regular expression pattern: {pattern}")
+            broken.append(f"satisfy regular expression pattern: {pattern}")
         enum = shape.enum
         if enum and value not in enum:
-            _fail(errors, value, path, f"satisfy enum value set: [{', '.join(enum)}]")
-    elif kind in ("integer", "long"):
+            broken.append(f"satisfy enum value set: [{', '.join(enum)}]")
+        return broken
+    if kind in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
-            _fail(errors, value, path, "be an integer")
-            return
+            return ["be an integer"]
+        broken = []
         if "min" in meta and value < meta["min"]:
-            _fail(errors, value, path, f"have value greater than or equal to {meta['min']}")
+            broken.append(f"have value greater than or equal to {meta['min']}")
         if "max" in meta and value > meta["max"]:
-            _fail(errors, value, path, f"have value less than or equal to {meta['max']}")
-    elif kind == "boolean" and not isinstance(value, bool):
-        _fail(errors, value, path, "be a boolean")
-    elif kind == "blob":
-        _length(meta, value, path, errors, "length")
+            broken.append(f"have value less than or equal to {meta['max']}")
+        return broken
+    if kind == "boolean" and not isinstance(value, bool):
+        return ["be a boolean"]
+    if kind == "blob":
+        return _length(meta, len(value))
+    return []
 
 
-def _length(meta: dict[str, Any], value: Any, path: str, errors: list[str], what: str) -> None:
-    size = len(value)
+def _length(meta: dict[str, Any], size: int) -> list[str]:
+    broken = []
     if "min" in meta and size < meta["min"]:
-        _fail(errors, value, path, f"have {what} greater than or equal to {meta['min']}")
+        broken.append(f"have length greater than or equal to {meta['min']}")
     if "max" in meta and size > meta["max"]:
-        _fail(errors, value, path, f"have {what} less than or equal to {meta['max']}")
+        broken.append(f"have length less than or equal to {meta['max']}")
+    return broken
 
 
 def summary(errors: list[str]) -> str:

@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ from nimbus.errors import (
     PreconditionFailed,
     RequestEntityTooLarge,
     ResourceConflict,
+    ResourceNotFound,
     ValidationError,
 )
 from nimbus.models import FunctionRecord
@@ -57,6 +59,8 @@ RESERVED_ENV = frozenset(
 )
 ENV_LIMIT_BYTES = 4096
 MAX_TIMEOUT_S = 900
+MAX_MEMORY_MB = 10_240
+MAX_TMP_MB = 10_240
 ZIP_LIMIT = 50 * 1024 * 1024
 CODE_STORAGE_LIMIT = 80_530_636_800  # 75 GB per account, as AWS
 UNZIPPED_LIMIT = 262_144_000
@@ -144,12 +148,21 @@ def _check_environment(variables: dict[str, str] | None) -> None:
         )
 
 
-def _check_timeout(timeout: int | None) -> None:
-    if timeout is not None and timeout > MAX_TIMEOUT_S:
-        raise ValidationError(
-            f"1 validation error detected: Value '{timeout}' at 'timeout' failed to satisfy "
-            f"constraint: Member must have value less than or equal to {MAX_TIMEOUT_S}"
+def _check_limits(p: dict[str, Any]) -> None:
+    """Lambda's own maxima where botocore's model allows more (for Managed Instances)."""
+    failures = [
+        f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value "
+        f"less than or equal to {limit}"
+        for path, value, limit in (
+            ("timeout", p.get("Timeout"), MAX_TIMEOUT_S),
+            ("memorySize", p.get("MemorySize"), MAX_MEMORY_MB),
+            ("ephemeralStorage.size", (p.get("EphemeralStorage") or {}).get("Size"), MAX_TMP_MB),
         )
+        if isinstance(value, int) and value > limit
+    ]
+    if failures:
+        noun = "error" if len(failures) == 1 else "errors"
+        raise ValidationError(f"{len(failures)} validation {noun} detected: " + "; ".join(failures))
 
 
 class FunctionService:
@@ -171,6 +184,10 @@ class FunctionService:
         self._background: set[asyncio.Task[None]] = set()
         # Storing a package and deciding a package is garbage must not interleave.
         self._code_lock = asyncio.Lock()
+        # Read-modify-write of one function's record (activation, updates, tags) one at a
+        # time: tags do not change the RevisionId the store compares, so only this stops a
+        # stale writer from undoing another's change.
+        self._record_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     # helpers ----------------------------------------------------------------------------
     async def _record(
@@ -179,10 +196,11 @@ class FunctionService:
         name, qualifier, _ = parse_function_name(function_name, qualifier)
         record = await self.registry.get(account, name, self.config.region)
         if qualifier not in (None, "$LATEST"):
-            from nimbus.errors import ResourceNotFound
-
             raise ResourceNotFound(f"Function not found: {record.arn}:{qualifier}")
         return record
+
+    def _writing(self, account: str, name: str) -> asyncio.Lock:
+        return self._record_locks.setdefault((account, name), asyncio.Lock())
 
     async def _store_zip(self, zip_file: bytes, operation: str) -> CodePackage:
         if len(zip_file) > ZIP_LIMIT:
@@ -229,7 +247,10 @@ class FunctionService:
 
     async def _activate(self, account: str, name: str) -> None:
         for _ in range(5):  # retry if a concurrent update changed the revision meanwhile
-            record = await self.registry.get(account, name, self.config.region)
+            try:
+                record = await self.registry.get(account, name, self.config.region)
+            except ResourceNotFound:
+                return  # deleted meanwhile
             changes: dict[str, Any]
             try:
                 await self.runtimes.ensure_runtime(record.runtime)
@@ -251,9 +272,16 @@ class FunctionService:
                     "last_update_status_reason": e.message,
                     "last_update_status_reason_code": "InvalidRuntime",
                 }
-            updated = msgspec.structs.replace(record, revision_id=str(uuid.uuid4()), **changes)
-            if await self.registry.replace(updated, record.revision_id):
-                return
+            async with self._writing(account, name):
+                try:
+                    current = await self.registry.get(account, name, self.config.region)
+                except ResourceNotFound:
+                    return
+                if current.revision_id != record.revision_id:
+                    continue  # updated while the runtime started: check the new revision
+                updated = msgspec.structs.replace(current, revision_id=str(uuid.uuid4()), **changes)
+                if await self.registry.replace(updated, current.revision_id):
+                    return
 
     async def resume(self) -> None:
         """After a restart: finish interrupted activations, warm up the runtimes in use."""
@@ -282,7 +310,7 @@ class FunctionService:
                 "Runtime and Handler are mandatory parameters for functions created with "
                 "deployment packages."
             )
-        _check_timeout(p.get("Timeout"))
+        _check_limits(p)
         variables = (p.get("Environment") or {}).get("Variables")
         _check_environment(variables)
         name, _, _ = parse_function_name(p["FunctionName"])
@@ -366,12 +394,27 @@ class FunctionService:
     async def _update(
         self, record: FunctionRecord, expected: str | None, **changes: Any
     ) -> dict[str, Any]:
+        async with self._writing(record.account_id, record.name):
+            updated = await self._apply_update(record, expected, changes)
+        await self.invoker.retire(record.arn)  # new code/config: no old environment is reused
+        self._activate_later(updated)
+        return configuration(updated)
+
+    async def _apply_update(
+        self, record: FunctionRecord, expected: str | None, changes: dict[str, Any]
+    ) -> FunctionRecord:
+        record = await self.registry.get(record.account_id, record.name, self.config.region)
         if expected is not None and expected != record.revision_id:
             raise PreconditionFailed(
                 "The Revision Id provided does not match the latest Revision Id. Call the "
                 "GetFunction/GetAlias API to retrieve the latest Revision Id"
             )
-        if record.last_update_status == "InProgress" and record.state != "Pending":
+        if record.state == "Pending":  # AWS: no invoke and no update until it is Active
+            raise ResourceConflict(
+                "The operation cannot be performed at this time. The function is currently in "
+                "the following state: Pending"
+            )
+        if record.last_update_status == "InProgress":
             raise ResourceConflict(
                 "The operation cannot be performed at this time. An update is in progress for "
                 f"resource: {record.arn}"
@@ -390,9 +433,7 @@ class FunctionService:
                 "The Revision Id provided does not match the latest Revision Id. Call the "
                 "GetFunction/GetAlias API to retrieve the latest Revision Id"
             )
-        await self.invoker.retire(record.arn)  # new code/config: no old environment is reused
-        self._activate_later(updated)
-        return configuration(updated)
+        return updated
 
     async def update_function_code(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         record = await self._record(account, p["FunctionName"])
@@ -422,7 +463,7 @@ class FunctionService:
         self, account: str, p: dict[str, Any]
     ) -> dict[str, Any]:
         record = await self._record(account, p["FunctionName"])
-        _check_timeout(p.get("Timeout"))
+        _check_limits(p)
         changes: dict[str, Any] = {}
         simple = {
             "Role": "role",
@@ -455,7 +496,8 @@ class FunctionService:
 
     async def delete_function(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         record = await self._record(account, p["FunctionName"], p.get("Qualifier"))
-        await self.registry.delete(account, record.name)
+        async with self._writing(account, record.name):
+            await self.registry.delete(account, record.name)
         await self.invoker.retire(record.arn)
         self._collect_later(record.code_key, record.timeout + 5)
         return {"StatusCode": 204}
@@ -465,23 +507,28 @@ class FunctionService:
         return await self._record(account, arn)
 
     async def tag_resource(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
-        record = await self._by_arn(account, p["Resource"])
-        tags = {**record.tags, **p["Tags"]}
-        if len(tags) > 50:
-            raise InvalidParameterValue("Number of tags exceeds resource tag limit.")
-        await self._retag(record, tags)
+        await self._retag(account, p["Resource"], lambda tags: {**tags, **p["Tags"]})
         return {}
 
     async def untag_resource(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
-        record = await self._by_arn(account, p["Resource"])
-        tags = {k: v for k, v in record.tags.items() if k not in set(p["TagKeys"])}
-        await self._retag(record, tags)
+        keys = set(p["TagKeys"])
+        await self._retag(
+            account, p["Resource"], lambda tags: {k: v for k, v in tags.items() if k not in keys}
+        )
         return {}
 
-    async def _retag(self, record: FunctionRecord, tags: dict[str, str]) -> None:
-        updated = msgspec.structs.replace(record, tags=tags)  # tags do not change RevisionId
-        if not await self.registry.replace(updated, record.revision_id):
-            raise ResourceConflict("The function was modified concurrently; retry.")
+    async def _retag(
+        self, account: str, resource: str, change: Callable[[dict[str, str]], dict[str, str]]
+    ) -> None:
+        name = (await self._by_arn(account, resource)).name
+        async with self._writing(account, name):
+            record = await self.registry.get(account, name, self.config.region)
+            tags = change(dict(record.tags))
+            if len(tags) > 50:
+                raise InvalidParameterValue("Number of tags exceeds resource tag limit.")
+            updated = msgspec.structs.replace(record, tags=tags)  # RevisionId stays
+            if not await self.registry.replace(updated, record.revision_id):
+                raise ResourceConflict("The function was modified concurrently; retry.")
 
     async def list_tags(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         return {"Tags": dict((await self._by_arn(account, p["Resource"])).tags)}

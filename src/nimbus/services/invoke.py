@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from typing import Any
+from typing import Any, Protocol
+
+import orjson
 
 from nimbus.errors import (
     InvalidParameterValue,
@@ -20,13 +22,32 @@ from nimbus.services.registry import FunctionRegistry
 from nimbus.types import Invoker
 
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
+MAX_ASYNC_PAYLOAD = 1024 * 1024
+
+
+class AsyncAcceptor(Protocol):
+    async def accept(
+        self,
+        account: str,
+        function: str,
+        qualifier: str | None,
+        payload: bytes,
+        request_id: str | None = None,
+    ) -> str: ...
 
 
 class InvokeService:
-    def __init__(self, registry: FunctionRegistry, invoker: Invoker, region: str) -> None:
+    def __init__(
+        self,
+        registry: FunctionRegistry,
+        invoker: Invoker,
+        region: str,
+        async_invoke: AsyncAcceptor | None = None,
+    ) -> None:
         self.registry = registry
         self.invoker = invoker
         self.region = region
+        self.async_invoke = async_invoke
 
     async def invoke(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         name, qualifier, _ = parse_function_name(p["FunctionName"], p.get("Qualifier"))
@@ -43,15 +64,26 @@ class InvokeService:
         if kind == "DryRun":
             return {"StatusCode": 204}
         if kind == "Event":
-            raise InvalidParameterValue(
-                "InvocationType Event (asynchronous invoke) is not available on this Nimbus "
-                "node yet; use RequestResponse."
+            if self.async_invoke is None:
+                raise InvalidParameterValue("Asynchronous invocation is not enabled.")
+            if len(payload) > MAX_ASYNC_PAYLOAD:
+                raise RequestEntityTooLarge(
+                    f"Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for the "
+                    "InvokeFunction operation"
+                )
+            if payload:
+                _check_json(payload)
+            request_id = await self.async_invoke.accept(
+                account, record.name, qualifier, payload or b"{}"
             )
+            return {"StatusCode": 202, "_RequestId": request_id, "Payload": b""}
         if len(payload) > MAX_SYNC_PAYLOAD:
             raise RequestEntityTooLarge(
                 f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction "
                 "operation"
             )
+        if payload:
+            _check_json(payload)
         invocation = Invocation(
             request_id=str(uuid.uuid4()),
             payload=payload or b"{}",
@@ -73,13 +105,24 @@ class InvokeService:
         return out
 
 
+def _check_json(payload: bytes) -> None:
+    """Lambda refuses an event that is not JSON before running anything."""
+    try:
+        orjson.loads(payload)
+    except orjson.JSONDecodeError as e:
+        raise InvalidRequestContent(
+            f"Could not parse request body into json: Could not parse payload into json: {e}"
+        ) from None
+
+
 def _client_context(raw: str | None) -> str | None:
     """X-Amz-Client-Context is base64 JSON; the runtime gets the JSON text."""
     if not raw:
         return None
     try:
-        return base64.b64decode(raw, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidRequestContent(
-            "Client context must be a valid Base64-encoded JSON object."
-        ) from None
+        text = base64.b64decode(raw, validate=True).decode()
+        if isinstance(orjson.loads(text), dict):
+            return text
+    except (binascii.Error, UnicodeDecodeError, ValueError):  # JSONDecodeError is one
+        pass
+    raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.")

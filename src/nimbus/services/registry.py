@@ -26,15 +26,19 @@ class FunctionRegistry:
         self._credentials = credentials
         self._records: dict[tuple[str, str], FunctionRecord] = {}
         self._specs: dict[tuple[str, str], FunctionSpec] = {}
+        # Bumped by every forget: a read that raced with a write or delete is not cached.
+        self._epochs: dict[tuple[str, str], int] = {}
 
     async def get(self, account: str, name: str, region: str) -> FunctionRecord:
         key = (account, name)
         record = self._records.get(key)
         if record is None:
+            epoch = self._epochs.get(key, 0)
             record = await self.db.get_function(account, name)
             if record is None:
                 raise ResourceNotFound(f"Function not found: {function_arn(region, account, name)}")
-            self._records[key] = record
+            if self._epochs.get(key, 0) == epoch:
+                self._records[key] = record
         return record
 
     async def insert(self, record: FunctionRecord) -> bool:
@@ -52,11 +56,16 @@ class FunctionRegistry:
 
     async def delete(self, account: str, name: str) -> bool:
         self.forget(account, name)
-        return await self.db.delete_function(account, name)
+        try:
+            return await self.db.delete_function(account, name)
+        finally:
+            self.forget(account, name)  # reads during the delete may have seen the row
 
     def forget(self, account: str, name: str) -> None:
-        self._records.pop((account, name), None)
-        self._specs.pop((account, name), None)
+        key = (account, name)
+        self._records.pop(key, None)
+        self._specs.pop(key, None)
+        self._epochs[key] = self._epochs.get(key, 0) + 1
 
     def _remember(self, record: FunctionRecord) -> None:
         key = (record.account_id, record.name)
@@ -68,6 +77,10 @@ class FunctionRegistry:
         key = (record.account_id, record.name)
         spec = self._specs.get(key)
         if spec is None or spec.revision != record.revision_id:
+            environment = dict(record.environment or {})
+            if record.log_format == "JSON":
+                # As Lambda does: the runtime sets its root logger's level from this.
+                environment["AWS_LAMBDA_LOG_LEVEL"] = record.application_log_level or "INFO"
             spec = FunctionSpec(
                 name=record.name,
                 arn=record.arn,
@@ -78,7 +91,7 @@ class FunctionRegistry:
                 memory_mb=record.memory_size,
                 timeout_s=float(record.timeout),
                 ephemeral_mb=record.ephemeral_storage,
-                environment=dict(record.environment or {}),
+                environment=environment,
                 region=record.region,
                 log_group=record.log_group or "",
                 log_format=record.log_format,
