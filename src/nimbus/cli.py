@@ -227,3 +227,7 @@ def doctor() -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

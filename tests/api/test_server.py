@@ -225,13 +225,6 @@ def test_failed_update_to_missing_runtime(no_pyenv: tuple[NimbusServer, str]) ->
     assert 3000 < payload["remaining_ms"] <= 7000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ClientError,
-    reason="services/store: a failed update replaces the live configuration; AWS aborts the "
-    "update and keeps invoking the previous code and configuration (Nimbus answers 400 "
-    "InvalidParameterValueException: the runtime is not installed)",
-)
 def test_failed_update_keeps_previous_configuration(no_pyenv: tuple[NimbusServer, str]) -> None:
     server, runtime = no_pyenv
     lam = server.client()

@@ -188,6 +188,8 @@ class FunctionService:
         # time: tags do not change the RevisionId the store compares, so only this stops a
         # stale writer from undoing another's change.
         self._record_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # The last good record of a function being updated, to restore if the update fails.
+        self._before_update: dict[tuple[str, str], FunctionRecord] = {}
 
     # helpers ----------------------------------------------------------------------------
     async def _record(
@@ -266,8 +268,8 @@ class FunctionService:
                 failed = "Failed"
                 changes = {
                     "state": failed if record.state == "Pending" else record.state,
-                    "state_reason": e.message,
-                    "state_reason_code": "InvalidRuntime",
+                    "state_reason": e.message if record.state == "Pending" else None,
+                    "state_reason_code": "InvalidRuntime" if record.state == "Pending" else None,
                     "last_update_status": failed,
                     "last_update_status_reason": e.message,
                     "last_update_status_reason_code": "InvalidRuntime",
@@ -279,7 +281,15 @@ class FunctionService:
                     return
                 if current.revision_id != record.revision_id:
                     continue  # updated while the runtime started: check the new revision
-                updated = msgspec.structs.replace(current, revision_id=str(uuid.uuid4()), **changes)
+                live = current
+                previous = self._before_update.pop((account, name), None)
+                if changes["last_update_status"] == "Failed" and previous is not None:
+                    # As AWS: a failed update is aborted, the previous code and
+                    # configuration stay live; only the status tells what happened.
+                    if current.code_key != previous.code_key:
+                        self._collect_later(current.code_key, 0)
+                    live = msgspec.structs.replace(previous, tags=current.tags)
+                updated = msgspec.structs.replace(live, revision_id=str(uuid.uuid4()), **changes)
                 if await self.registry.replace(updated, current.revision_id):
                     return
 
@@ -433,6 +443,8 @@ class FunctionService:
                 "The Revision Id provided does not match the latest Revision Id. Call the "
                 "GetFunction/GetAlias API to retrieve the latest Revision Id"
             )
+        if record.last_update_status == "Successful":
+            self._before_update[(record.account_id, record.name)] = record
         return updated
 
     async def update_function_code(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
