@@ -59,8 +59,26 @@ class RestJsonCodec:
             )
         )
         self.routes = routes
+        self._selectors = {q for r in routes for q in r.required_query}
+        self._matched: dict[
+            tuple[str, str, frozenset[str]], tuple[OperationModel, dict[str, str]]
+        ] = {}
 
     def match(
+        self, method: str, raw_path: str, query: dict[str, list[str]]
+    ) -> tuple[OperationModel, dict[str, str]]:
+        """The operation for a request. Hot paths repeat (the same function invoked again and
+        again): results are memoised by method, path and the query keys that select routes."""
+        key = (method, raw_path, frozenset(k for k in query if k in self._selectors))
+        found = self._matched.get(key)
+        if found is None:
+            found = self._match(method, raw_path, query)
+            if len(self._matched) >= 4096:
+                self._matched.clear()
+            self._matched[key] = found
+        return found
+
+    def _match(
         self, method: str, raw_path: str, query: dict[str, list[str]]
     ) -> tuple[OperationModel, dict[str, str]]:
         for route in self.routes:
