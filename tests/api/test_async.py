@@ -209,3 +209,17 @@ def test_event_for_a_deleted_function_is_dropped(fast: NimbusServer) -> None:
     time.sleep(0.5)
     assert ACCOUNT and REGION  # the server keeps running and serving
     assert lam.list_functions()["Functions"] is not None
+
+
+def test_dead_letter_config_round_trip(fast: NimbusServer) -> None:
+    lam = fast.client()
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:dlq"
+    config = create(lam, unique("dlq"), DeadLetterConfig={"TargetArn": queue})
+    assert config["DeadLetterConfig"] == {"TargetArn": queue}
+    name = config["FunctionName"]
+    assert lam.get_function_configuration(FunctionName=name)["DeadLetterConfig"] == {
+        "TargetArn": queue
+    }
+    lam.update_function_configuration(FunctionName=name, DeadLetterConfig={"TargetArn": ""})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    assert "DeadLetterConfig" not in lam.get_function_configuration(FunctionName=name)

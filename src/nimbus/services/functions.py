@@ -116,6 +116,8 @@ def configuration(record: FunctionRecord) -> dict[str, Any]:
     }
     if record.environment is not None:
         out["Environment"] = {"Variables": dict(record.environment)}
+    if record.dead_letter_target:
+        out["DeadLetterConfig"] = {"TargetArn": record.dead_letter_target}
     if record.log_format == "JSON":
         out["LoggingConfig"]["ApplicationLogLevel"] = record.application_log_level or "INFO"
         out["LoggingConfig"]["SystemLogLevel"] = record.system_log_level or "INFO"
@@ -364,6 +366,7 @@ class FunctionService:
             last_update_status="InProgress",
             revision_id=str(uuid.uuid4()),
             last_modified=lambda_timestamp(),
+            dead_letter_target=(p.get("DeadLetterConfig") or {}).get("TargetArn") or None,
         )
         if not await self.registry.insert(record):
             if not await self.registry.db.code_in_use(record.code_key):
@@ -494,6 +497,8 @@ class FunctionService:
             changes["environment"] = dict(variables)
         if p.get("EphemeralStorage") is not None:
             changes["ephemeral_storage"] = p["EphemeralStorage"]["Size"]
+        if p.get("DeadLetterConfig") is not None:  # {} or TargetArn "" removes it
+            changes["dead_letter_target"] = p["DeadLetterConfig"].get("TargetArn") or None
         logging_config = p.get("LoggingConfig")
         if logging_config is not None:
             for member, attribute in (
