@@ -347,11 +347,3 @@ class Engine:
             "in_flight": self._in_flight,
             "environments": len(self._by_pid),
         }
-
-    async def wait_all_exited(self, timeout: float = 5.0) -> None:
-        """For tests and shutdown: wait until every killed environment was reaped."""
-        deadline = time.monotonic() + timeout
-        while any(not e.alive or e.doomed for e in self._by_pid.values()):
-            if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.01)

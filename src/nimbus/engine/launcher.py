@@ -104,7 +104,7 @@ class Launcher:
         log_r, log_w = os.pipe()
         logs = LogPipe(log_r)
         child_fds = [log_w]
-        transport: Transport
+        transport: Transport | None = None
         request: dict[str, Any]
         try:
             if spec.is_custom_runtime:
@@ -141,7 +141,7 @@ class Launcher:
                 environment.cgroup = self.cgroups.adopt(cgroup_name)
         except BaseException:
             logs.close()
-            if "transport" in locals():
+            if transport is not None:
                 transport.close()
             if uid is not None:
                 self.uids.give_back(uid)
