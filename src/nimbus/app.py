@@ -42,6 +42,7 @@ class ServerConfig:
     auth: str = "sigv4"  # "sigv4" | "open"
     account_id: str = "000000000000"
     region: str = "us-east-1"
+    gateway_port: int = 8901  # the HTTP gateway's own port (0: none)
     engine: dict[str, Any] = field(default_factory=dict)  # EngineConfig overrides
 
     @property
@@ -74,14 +75,36 @@ class Nimbus:
         self.new_credentials = False
         self.async_invoke: AsyncInvokeService | None = None
         self.log_store: LogStore | None = None
+        self.gateway: Any = None  # the HTTP gateway's ASGI app
         self.queue: EventQueue | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
+            server = scope.get("server")
+            if server and server[1] == self.config.gateway_port and self.config.gateway_port:
+                await self._gateway(scope, receive, send)
+                return
             assert self.edge is not None
             await self.edge(scope, receive, send)
+
+    async def _gateway(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.gateway is not None:
+            await self.gateway(scope, receive, send)
+            return
+        body = b'{"message":"Not Found"}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 404,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", b"%d" % len(body)),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

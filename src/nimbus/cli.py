@@ -32,6 +32,7 @@ DATA_DIR = typer.Option(
 def server(
     host: str = typer.Option("127.0.0.1", help="Address to bind."),
     port: int = typer.Option(8900, help="Port of the AWS-compatible endpoint."),
+    gateway_port: int = typer.Option(8901, help="Port of the HTTP gateway (0: none)."),
     data_dir: Path = DATA_DIR,
     auth: str = typer.Option(
         "sigv4", help="sigv4 (verify signatures) or open (any key; loopback only)."
@@ -42,7 +43,7 @@ def server(
 
     if auth not in ("sigv4", "open"):
         raise typer.BadParameter("--auth must be sigv4 or open")
-    serve(host, port, data_dir, auth)
+    serve(host, port, data_dir, auth, gateway_port)
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 from pathlib import Path
 
 import uvicorn
@@ -23,7 +24,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(host: str, port: int, data_dir: Path, auth: str) -> None:
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.create_server((host, port), family=family, backlog=2048)
+    listener.set_inheritable(True)
+    return listener
+
+
+def serve(host: str, port: int, data_dir: Path, auth: str, gateway_port: int = 8901) -> None:
     if auth == "open" and not is_loopback(host):
         raise SystemExit(
             f"--auth open accepts any credentials: refusing to combine it with --host {host}. "
@@ -32,7 +40,9 @@ def serve(host: str, port: int, data_dir: Path, auth: str) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    config = ServerConfig(data_dir=data_dir.expanduser(), host=host, port=port, auth=auth)
+    config = ServerConfig(
+        data_dir=data_dir.expanduser(), host=host, port=port, auth=auth, gateway_port=gateway_port
+    )
     app = Nimbus(config)
 
     class Server(uvicorn.Server):
@@ -55,7 +65,16 @@ def serve(host: str, port: int, data_dir: Path, auth: str) -> None:
             proxy_headers=False,  # not behind a proxy: one middleware less per request
         )
     )
-    server.run()
+    # One server, one lifespan, two listening sockets: the AWS APIs and the HTTP gateway
+    # (the app tells them apart by the local port).
+    try:
+        sockets = [_listen(host, port)] + ([_listen(host, gateway_port)] if gateway_port else [])
+    except OSError as e:
+        raise SystemExit(
+            f"cannot listen on {host}: {e.strerror} (is another server "
+            "running? choose --port / --gateway-port)"
+        ) from None
+    server.run(sockets=sockets)
 
 
 def _announce(app: Nimbus, config: ServerConfig) -> None:

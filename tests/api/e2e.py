@@ -150,6 +150,7 @@ class NimbusServer:
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
+        self.gateway_port = free_port()
         self.auth = auth
         self.host = host
         self.env = {**os.environ, **(env or {})}
@@ -168,6 +169,7 @@ class NimbusServer:
     def command(self) -> list[str]:
         return [
             NIMBUS, "server", "--host", self.host, "--port", str(self.port),
+            "--gateway-port", str(self.gateway_port),
             "--data-dir", str(self.data_dir), "--auth", self.auth,
         ]  # fmt: skip
 
