@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, WaiterError
@@ -235,3 +238,24 @@ def test_failed_update_keeps_previous_configuration(no_pyenv: tuple[NimbusServer
     payload, response = invoke_json(lam, name)
     assert response["StatusCode"] == 200
     assert payload["python"] == "3.11"
+
+
+def test_sigterm_drains_invocations_in_flight(make_server: MakeServer) -> None:
+    """Graceful shutdown: an invocation running when SIGTERM arrives still completes."""
+    import threading
+
+    server = make_server()
+    lam = server.client(read_timeout=30)
+    name = create(lam, Timeout=10)["FunctionName"]
+    results: list[Any] = []
+    caller = threading.Thread(
+        target=lambda: results.append(invoke_json(lam, name, {"action": "sleep", "seconds": 1.5}))
+    )
+    caller.start()
+    time.sleep(0.5)
+    server.process.send_signal(signal.SIGTERM)
+    caller.join(20)
+    payload, response = results[0]
+    assert response["StatusCode"] == 200 and payload["event"]["action"] == "sleep"
+    server.process.wait(20)
+    assert server.stopped_cleanly
