@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nimbus.api.edge import Edge, Receive, Response, Scope, Send, ServiceAdapter
+from nimbus.api.events import events_api
 from nimbus.api.lambda_ import LambdaApi
 from nimbus.api.logs import logs_api
 from nimbus.api.nimbus_ import nimbus_api
@@ -26,9 +27,15 @@ from nimbus.services.functions import FunctionsConfig, FunctionService
 from nimbus.services.invoke import InvokeService
 from nimbus.services.logs import LogsService
 from nimbus.services.registry import FunctionRegistry
+from nimbus.services.routes import Routes
+from nimbus.services.rule_targets import TargetDelivery
+from nimbus.services.rules import RulesService
+from nimbus.services.scheduler import Scheduler
 from nimbus.services.usage import UsageService
+from nimbus.sources.gateway import Gateway
 from nimbus.store.code import CodeStore
 from nimbus.store.events import EventInvokeConfigs, EventQueue
+from nimbus.store.rules import RuleStore
 from nimbus.store.sqlite import Database, MeteringWriter
 
 log = logging.getLogger("nimbus")
@@ -76,6 +83,7 @@ class Nimbus:
         self.async_invoke: AsyncInvokeService | None = None
         self.log_store: LogStore | None = None
         self.gateway: Any = None  # the HTTP gateway's ASGI app
+        self.scheduler: Scheduler | None = None
         self.queue: EventQueue | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -162,6 +170,18 @@ class Nimbus:
         destinations.register("lambda", lambda_deliverer(self.async_invoke))
         await self.async_invoke.start()
         self.queue = queue
+        rule_store = RuleStore(self.db)
+        rule_delivery = TargetDelivery(rule_store, self.async_invoke)
+        self.scheduler = Scheduler(
+            rule_store,
+            rule_delivery,
+            config.region,
+            time_scale=float(os.environ.get("NIMBUS_SCHEDULE_TIME_SCALE", "1")),
+        )
+        rules = RulesService(
+            rule_store, rule_delivery, config.region, self.scheduler.kick, self.scheduler.now
+        )
+        await self.scheduler.start()
         invoke = InvokeService(registry, self.engine, config.region, self.async_invoke)
         event_config = EventConfigService(EventInvokeConfigs(self.db), registry, config.region)
         db = self.db
@@ -176,13 +196,16 @@ class Nimbus:
                     known[access_key] = found
             return found
 
+        routes = Routes(data / "routes.json", registry, config.region)
+        self.gateway = Gateway(routes, registry, self.engine, config.account_id, config.region)
         usage = UsageService(
             self.db, engine_config.price_per_request, engine_config.price_per_gb_second
         )
         adapters: dict[str, ServiceAdapter] = {
             "lambda": LambdaApi(functions, invoke, event_config),
             "logs": logs_api(LogsService(log_store, config.region)),
-            "nimbus": nimbus_api(usage),
+            "nimbus": nimbus_api(usage, routes),
+            "events": events_api(rules),
         }
         self.edge = Edge(
             adapters,
@@ -212,6 +235,8 @@ class Nimbus:
         return serve
 
     async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.close()
         if self.async_invoke is not None:
             await self.async_invoke.close()  # unfinished events stay queued for the restart
         if self.queue is not None:

@@ -181,6 +181,71 @@ def usage(
         raise typer.Exit(1) from None
 
 
+route_app = typer.Typer(no_args_is_help=True, help="HTTP gateway routes (port 8901).")
+app.add_typer(route_app, name="route")
+
+
+def _nimbus_call(
+    data_dir: Path, endpoint_url: str | None, operation: str, params: dict[str, object]
+) -> dict[str, object]:
+    from nimbus import cli_functions as f
+
+    try:
+        return f.connect(data_dir, endpoint_url).nimbus(operation, params)
+    except RuntimeError as e:
+        errors.print(f"[red]{e}[/]")
+        raise typer.Exit(1) from None
+
+
+@route_app.command("add")
+def route_add(
+    route_key: str = typer.Argument(..., help="'GET /items/{id}', 'ANY /{proxy+}' or '$default'"),
+    function: str = typer.Argument(..., help="Function name or ARN."),
+    payload_format: str = typer.Option("2.0", "--payload-format", help="2.0 or 1.0"),
+    replace: bool = typer.Option(False, "--replace", help="Replace an existing route."),
+    data_dir: Path = DATA_DIR,
+    endpoint_url: str | None = ENDPOINT,
+) -> None:
+    """Route HTTP requests on the gateway port to a function."""
+    out = _nimbus_call(
+        data_dir,
+        endpoint_url,
+        "AddRoute",
+        {
+            "RouteKey": route_key,
+            "FunctionName": function,
+            "PayloadFormatVersion": payload_format,
+            "Replace": replace,
+        },
+    )
+    console.print(
+        f"[green]route[/] {out['RouteKey']} -> {out['FunctionName']} "
+        f"(payload {out['PayloadFormatVersion']})"
+    )
+
+
+@route_app.command("rm")
+def route_rm(
+    route_key: str, data_dir: Path = DATA_DIR, endpoint_url: str | None = ENDPOINT
+) -> None:
+    """Remove a route."""
+    _nimbus_call(data_dir, endpoint_url, "RemoveRoute", {"RouteKey": route_key})
+    console.print(f"removed {route_key}")
+
+
+@route_app.command("ls")
+def route_ls(data_dir: Path = DATA_DIR, endpoint_url: str | None = ENDPOINT) -> None:
+    """List routes, most specific first."""
+    out = _nimbus_call(data_dir, endpoint_url, "ListRoutes", {})
+    table = Table(show_header=True)
+    for column in ("route", "function", "payload"):
+        table.add_column(column)
+    routes = out.get("Routes")
+    for route in routes if isinstance(routes, list) else []:
+        table.add_row(route["RouteKey"], route["FunctionName"], route["PayloadFormatVersion"])
+    console.print(table)
+
+
 @app.command()
 def doctor() -> None:
     """Show which isolation features are active on this host, and which runtimes are installed."""

@@ -204,3 +204,36 @@ class ContentSHA256Mismatch(AuthFailure):
         ),
     ) -> None:
         super().__init__(message)
+
+
+class InvalidEventPattern(ClientError):
+    """EventBridge: a rule's EventPattern is malformed."""
+
+    code = "InvalidEventPatternException"
+
+
+class LimitExceeded(ClientError):
+    """A quota is reached (e.g. EventBridge: more than 5 targets on a rule)."""
+
+    code = "LimitExceededException"
+
+
+# --- HTTP gateway routes (API Gateway v2 words these errors).
+
+
+class BadRequest(ClientError):
+    """An invalid route key or route setting (apigatewayv2 BadRequestException)."""
+
+    code = "BadRequestException"
+
+
+class RouteConflict(ResourceConflict):
+    """A route with this key already exists (apigatewayv2 ConflictException)."""
+
+    code = "ConflictException"
+
+
+class RouteNotFound(ResourceNotFound):
+    """No route with this key (apigatewayv2 NotFoundException)."""
+
+    code = "NotFoundException"

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from nimbus.api.jsonapi import JsonApi
 from nimbus.protocol.awsjson import NIMBUS_TARGET_PREFIX
+from nimbus.services.routes import Routes
 from nimbus.services.usage import UsageService
 
 
-def nimbus_api(usage: UsageService) -> JsonApi:
-    return JsonApi(None, NIMBUS_TARGET_PREFIX, "1.1", {"GetUsage": usage.get_usage})
+def nimbus_api(usage: UsageService, routes: Routes) -> JsonApi:
+    return JsonApi(
+        None,
+        NIMBUS_TARGET_PREFIX,
+        "1.1",
+        {
+            "GetUsage": usage.get_usage,
+            "AddRoute": routes.add_route,
+            "RemoveRoute": routes.remove_route,
+            "ListRoutes": routes.list_routes,
+        },
+    )

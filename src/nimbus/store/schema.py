@@ -90,3 +90,31 @@ event_invoke_configs = Table(
     Column("qualifier", String(128), primary_key=True),
     Column("config", Text, nullable=False),
 )
+
+# EventBridge rules (default bus): a schedule or an event pattern. Times are epoch seconds:
+# `anchor` starts a rate's periods, `fired_until` is the scheduler's watermark.
+event_rules = Table(
+    "event_rules",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("schedule", String(256), nullable=True),
+    Column("pattern", Text, nullable=True),
+    Column("state", String(32), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("role_arn", String(1600), nullable=True),
+    Column("created", Float, nullable=False),
+    Column("anchor", Float, nullable=False),
+    Column("fired_until", Float, nullable=False),
+)
+
+# A rule's targets; `config` is the Target as given (JSON).
+event_targets = Table(
+    "event_targets",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("rule", String(64), primary_key=True),
+    Column("target_id", String(64), primary_key=True),
+    Column("arn", String(1600), nullable=False),
+    Column("config", Text, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Event sources: triggers that turn outside events into invocations."""
