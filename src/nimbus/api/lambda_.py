@@ -10,6 +10,7 @@ import botocore.session
 from nimbus.errors import NimbusError, ValidationError
 from nimbus.protocol import restjson, validate
 from nimbus.services.event_config import EventConfigService
+from nimbus.services.function_urls import FunctionUrls
 from nimbus.services.functions import FunctionService
 from nimbus.services.invoke import InvokeService
 
@@ -21,7 +22,11 @@ class LambdaApi:
     """Decode -> validate against botocore's model -> service -> encode."""
 
     def __init__(
-        self, functions: FunctionService, invoke: InvokeService, event_config: EventConfigService
+        self,
+        functions: FunctionService,
+        invoke: InvokeService,
+        event_config: EventConfigService,
+        urls: FunctionUrls | None = None,
     ) -> None:
         model = botocore.session.get_session().get_service_model("lambda")
         self.codec = restjson.RestJsonCodec(model)
@@ -44,6 +49,16 @@ class LambdaApi:
             "DeleteFunctionEventInvokeConfig": event_config.delete,
             "ListFunctionEventInvokeConfigs": event_config.list,
         }
+        if urls is not None:
+            self.handlers.update(
+                {
+                    "CreateFunctionUrlConfig": urls.create,
+                    "GetFunctionUrlConfig": urls.get,
+                    "UpdateFunctionUrlConfig": urls.update,
+                    "DeleteFunctionUrlConfig": urls.delete,
+                    "ListFunctionUrlConfigs": urls.list,
+                }
+            )
 
     async def handle(
         self,

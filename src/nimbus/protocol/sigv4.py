@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -65,7 +66,7 @@ class RawRequest:
     host: str  # Host header or HTTP/2 :authority
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: amz_date is a cached property
 class SignedRequestInfo:
     """Who signed, for which service and region, and how (from the headers and query)."""
 
@@ -81,7 +82,7 @@ class SignedRequestInfo:
     expires_at: datetime | None = None  # presigned URLs only
     security_token: str | None = None
 
-    @property
+    @functools.cached_property
     def amz_date(self) -> str:
         """The signing time as SigV4 writes it: YYYYMMDDTHHMMSSZ."""
         return self.signed_at.strftime(SIGV4_TIMESTAMP) if self.signed_at else ""
@@ -260,9 +261,16 @@ def _require_host(signed: tuple[str, ...], error: type[IncompleteSignature]) -> 
         raise error("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 
 
+_V4_DATE = re.compile(r"(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z")
+
+
 def _v4_date(value: str, error: type[IncompleteSignature]) -> datetime:
-    try:
-        return datetime.strptime(value, SIGV4_TIMESTAMP).replace(tzinfo=UTC)
+    try:  # a regex instead of strptime: this runs on every request
+        found = _V4_DATE.fullmatch(value)
+        if found is None:
+            raise ValueError(value)
+        year, month, day, hour, minute, second = (int(part) for part in found.groups())
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:
         raise error(
             f"Date must be in ISO-8601 'basic format'. Got '{value}'."

@@ -1,7 +1,8 @@
 """The HTTP gateway: API Gateway HTTP API semantics on its own port (plain ASGI).
 
 request -> route -> Lambda proxy event (format 2.0 or 1.0) -> synchronous invoke ->
-the function's response mapped back. Errors are API Gateway's: 404 no route, 413 body
+the function's response mapped back. Function-URL requests (by host or `/lambda-url/<id>`
+path) go to the `urls` handler instead. Errors are API Gateway's: 404 no route, 413 body
 over 10 MB or event over Lambda's 6 MB, 429 throttled, 500 function error / bad response.
 """
 
@@ -43,6 +44,16 @@ class FunctionSource(Protocol):
     def spec(self, record: FunctionRecord) -> FunctionSpec: ...
 
 
+class UrlHandler(Protocol):
+    """Function-URL requests (sources.url_gateway.UrlGateway fits)."""
+
+    def resolve(self, scope: Scope) -> tuple[str, str, str] | None: ...
+
+    async def handle(
+        self, scope: Scope, receive: Receive, resolved: tuple[str, str, str]
+    ) -> apigw.HttpResponse: ...
+
+
 class Gateway:
     def __init__(
         self,
@@ -52,7 +63,9 @@ class Gateway:
         account: str,
         region: str,
         api_id: str | None = None,
+        urls: UrlHandler | None = None,
     ) -> None:
+        self.urls = urls
         self.routes = routes
         self.functions = functions
         self.invoker = invoker
@@ -66,6 +79,12 @@ class Gateway:
             return
         if scope["type"] != "http":
             return
+        if self.urls is not None:
+            resolved = self.urls.resolve(scope)
+            if resolved is not None:
+                response = await self.urls.handle(scope, receive, resolved)
+                await _send(send, response, None, scope.get("method") == "HEAD")
+                return
         request_id = _request_id()
         try:
             response = await self._handle(scope, receive, request_id)
@@ -175,10 +194,13 @@ async def _read_body(receive: Receive) -> bytes | None:
     return b"".join(chunks)
 
 
-async def _send(send: Send, response: apigw.HttpResponse, request_id: str, head: bool) -> None:
+async def _send(
+    send: Send, response: apigw.HttpResponse, request_id: str | None, head: bool
+) -> None:
     headers = [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in response.headers]
     headers.append((b"content-length", str(len(response.body)).encode()))
-    headers.append((b"apigw-requestid", request_id.encode()))
+    if request_id is not None:
+        headers.append((b"apigw-requestid", request_id.encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else response.body})
 
