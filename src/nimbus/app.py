@@ -164,8 +164,9 @@ class Nimbus:
         queue = EventQueue(self.db)
         await queue.start()
         destinations = Destinations()
+        invoke_configs = EventInvokeConfigs(self.db)  # one instance: it caches
         self.async_invoke = AsyncInvokeService(
-            queue, EventInvokeConfigs(self.db), registry, self.engine, destinations, async_config()
+            queue, invoke_configs, registry, self.engine, destinations, async_config()
         )
         destinations.register("lambda", lambda_deliverer(self.async_invoke))
         await self.async_invoke.start()
@@ -183,7 +184,7 @@ class Nimbus:
         )
         await self.scheduler.start()
         invoke = InvokeService(registry, self.engine, config.region, self.async_invoke)
-        event_config = EventConfigService(EventInvokeConfigs(self.db), registry, config.region)
+        event_config = EventConfigService(invoke_configs, registry, config.region)
         db = self.db
 
         known: dict[str, tuple[str, str]] = {}  # access keys never change: no DB read per request

@@ -13,6 +13,7 @@ from nimbus.services.event_config import EventConfigService
 from nimbus.services.function_urls import FunctionUrls
 from nimbus.services.functions import FunctionService
 from nimbus.services.invoke import InvokeService
+from nimbus.services.names import parse_function_name
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 Response = tuple[int, list[tuple[str, str]], bytes]
@@ -52,6 +53,7 @@ class LambdaApi:
         if urls is not None:
             self.handlers.update(
                 {
+                    "DeleteFunction": _forgetting_urls(functions.delete_function, urls),
                     "CreateFunctionUrlConfig": urls.create,
                     "GetFunctionUrlConfig": urls.get,
                     "UpdateFunctionUrlConfig": urls.update,
@@ -87,6 +89,17 @@ class LambdaApi:
         status, out_headers, out_body = self.codec.encode(operation, output)
         out_headers.append(("x-amzn-RequestId", request_id))
         return status, out_headers, out_body
+
+
+def _forgetting_urls(delete: Handler, urls: FunctionUrls) -> Handler:
+    """DeleteFunction that also drops the function's URL config."""
+
+    async def delete_function(account: str, p: dict[str, Any]) -> dict[str, Any]:
+        out = await delete(account, p)
+        urls.forget(account, parse_function_name(p["FunctionName"])[0])
+        return out
+
+    return delete_function
 
 
 def render_error(error: NimbusError, request_id: str) -> Response:

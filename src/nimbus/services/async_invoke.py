@@ -213,7 +213,7 @@ class AsyncInvokeService:
         await self._done(event)
 
     async def _done(self, event: AsyncEvent) -> None:
-        await self.queue.done([event.id])
+        self.queue.done([event.id])
         self.delivered += 1
 
     @staticmethod

@@ -69,6 +69,8 @@ class EventQueue:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._pending: list[tuple[AsyncEvent, asyncio.Future[None]]] = []
+        self._finished: list[str] = []  # ids of events that ran: deleted with the next commit
+        self._deleting: set[str] = set()  # finished, not yet deleted: never handed out again
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
 
@@ -96,39 +98,51 @@ class EventQueue:
             await self._flush()
 
     async def _flush(self) -> None:
-        while self._pending:
+        while self._pending or self._finished:
             batch, self._pending = self._pending, []
+            finished, self._finished = self._finished, []
             try:
+                # One transaction for everything accepted and everything finished meanwhile.
                 async with self.db.engine.begin() as c:
-                    await c.execute(insert(async_events), [e.row() for e, _ in batch])
+                    if batch:
+                        await c.execute(insert(async_events), [e.row() for e, _ in batch])
+                    if finished:
+                        await c.execute(delete(async_events).where(async_events.c.id.in_(finished)))
             except Exception as error:  # nothing was accepted: every caller gets the error
                 log.exception("could not store %d asynchronous events", len(batch))
+                self._finished[:0] = finished  # deletes are retried with the next batch
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(error)
                 continue
+            self._deleting.difference_update(finished)
             for _, future in batch:
                 if not future.done():
                     future.set_result(None)
 
     async def due(self, now: float, limit: int, exclude: set[str]) -> list[AsyncEvent]:
+        """Events due now, minus `exclude` (running) and those finished but not yet deleted."""
+        skip = exclude | self._deleting
         query = (
             select(async_events)
             .where(async_events.c.due <= now)
             .order_by(async_events.c.due)
-            .limit(limit + len(exclude))
+            .limit(limit + len(skip))
         )
         async with self.db.engine.connect() as c:
             rows = (await c.execute(query)).all()
-        return [_event(r) for r in rows if r.id not in exclude][:limit]
+        return [_event(r) for r in rows if r.id not in skip][:limit]
 
     async def next_due(self) -> float | None:
         async with self.db.engine.connect() as c:
             return await c.scalar(select(async_events.c.due).order_by(async_events.c.due).limit(1))
 
-    async def done(self, ids: list[str]) -> None:
-        async with self.db.engine.begin() as c:
-            await c.execute(delete(async_events).where(async_events.c.id.in_(ids)))
+    def done(self, ids: list[str]) -> None:
+        """The events ran: delete them with the next group commit (a crash before it only
+        means they run again: at least once)."""
+        self._finished.extend(ids)
+        self._deleting.update(ids)
+        self._wake.set()
 
     async def retry_at(self, event: AsyncEvent, due: float, error: str) -> None:
         async with self.db.engine.begin() as c:
@@ -148,10 +162,14 @@ class EventInvokeConfigs:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Every asynchronous event reads its function's config: keep them (write-through;
+        # one instance per node, shared by the API and the dispatcher).
+        self._cache: dict[tuple[str, str, str], dict[str, Any] | None] = {}
 
     async def put(
         self, account: str, function: str, qualifier: str, config: dict[str, Any]
     ) -> None:
+        self._cache.pop((account, function, qualifier), None)
         statement = upsert(t).values(
             account_id=account,
             function=function,
@@ -166,6 +184,15 @@ class EventInvokeConfigs:
             await c.execute(statement)
 
     async def get(self, account: str, function: str, qualifier: str) -> dict[str, Any] | None:
+        key = (account, function, qualifier)
+        if key in self._cache:
+            cached = self._cache[key]
+            return dict(cached) if cached is not None else None
+        found = await self._load(account, function, qualifier)
+        self._cache[key] = found
+        return dict(found) if found is not None else None
+
+    async def _load(self, account: str, function: str, qualifier: str) -> dict[str, Any] | None:
         async with self.db.engine.connect() as c:
             raw = await c.scalar(
                 select(t.c.config).where(
@@ -190,6 +217,7 @@ class EventInvokeConfigs:
         return [orjson.loads(r) for r in rows]
 
     async def delete(self, account: str, function: str, qualifier: str | None = None) -> bool:
+        self._cache = {k: v for k, v in self._cache.items() if k[:2] != (account, function)}
         query = delete(t).where(t.c.account_id == account, t.c.function == function)
         if qualifier is not None:
             query = query.where(t.c.qualifier == qualifier)
