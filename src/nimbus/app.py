@@ -23,6 +23,7 @@ from nimbus.services.async_invoke import AsyncConfig, AsyncInvokeService, lambda
 from nimbus.services.codeurls import CodeUrlSigner
 from nimbus.services.destinations import Destinations
 from nimbus.services.event_config import EventConfigService
+from nimbus.services.function_urls import FunctionUrls
 from nimbus.services.functions import FunctionsConfig, FunctionService
 from nimbus.services.invoke import InvokeService
 from nimbus.services.logs import LogsService
@@ -33,6 +34,7 @@ from nimbus.services.rules import RulesService
 from nimbus.services.scheduler import Scheduler
 from nimbus.services.usage import UsageService
 from nimbus.sources.gateway import Gateway
+from nimbus.sources.url_gateway import UrlGateway
 from nimbus.store.code import CodeStore
 from nimbus.store.events import EventInvokeConfigs, EventQueue
 from nimbus.store.rules import RuleStore
@@ -198,12 +200,26 @@ class Nimbus:
             return found
 
         routes = Routes(data / "routes.json", registry, config.region)
-        self.gateway = Gateway(routes, registry, self.engine, config.account_id, config.region)
+        gateway_host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+        function_urls = FunctionUrls(
+            data / "function_urls.json",
+            registry,
+            f"http://{gateway_host}:{config.gateway_port}",
+            config.region,
+        )
+        self.gateway = Gateway(
+            routes,
+            registry,
+            self.engine,
+            config.account_id,
+            config.region,
+            urls=UrlGateway(function_urls, registry, self.engine, lookup, config.region),
+        )
         usage = UsageService(
             self.db, engine_config.price_per_request, engine_config.price_per_gb_second
         )
         adapters: dict[str, ServiceAdapter] = {
-            "lambda": LambdaApi(functions, invoke, event_config),
+            "lambda": LambdaApi(functions, invoke, event_config, function_urls),
             "logs": logs_api(LogsService(log_store, config.region)),
             "nimbus": nimbus_api(usage, routes),
             "events": events_api(rules),
