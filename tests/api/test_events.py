@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from nimbus.api.edge import ApiRequest
 from nimbus.api.events import events_api
 from nimbus.errors import (
     InvalidEventPattern,
@@ -379,7 +380,7 @@ def test_the_json_api_adapter(tmp_path: Path) -> None:
         async def call(op: str, params: dict[str, Any]) -> tuple[int, Any]:
             headers = {"x-amz-target": f"AWSEvents.{op}"}
             status, _, body = await api.handle(
-                ACCOUNT, "POST", "/", {}, headers, orjson.dumps(params), "req-1"
+                ApiRequest(ACCOUNT, "POST", "/", {}, headers, orjson.dumps(params), "req-1")
             )
             return status, orjson.loads(body)
 

@@ -22,6 +22,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from harness import ACCOUNT, EngineHarness, installed_pythons
+from nimbus.api.edge import ApiRequest
 from nimbus.api.lambda_ import LambdaApi
 from nimbus.models import FunctionRecord
 from nimbus.services.function_urls import FunctionUrls
@@ -257,7 +258,7 @@ def test_cors(gateway: Running, http: httpx.Client) -> None:
 def call(gateway: Running, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     raw = json.dumps(body).encode() if body is not None else b""
     status, _, out = gateway.harness.run(
-        gateway.api.handle(ACCOUNT, method, path, {}, {}, raw, "req-1")
+        gateway.api.handle(ApiRequest(ACCOUNT, method, path, {}, {}, raw, "req-1"))
     )
     return status, json.loads(out) if out else None
 

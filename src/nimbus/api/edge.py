@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nimbus.errors import AuthFailure, NimbusError, RequestEntityTooLarge, UnrecognizedClient
@@ -20,17 +21,21 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """An authenticated request, as every service adapter receives it."""
+
+    account: str
+    method: str
+    raw_path: str  # without the query
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    request_id: str
+
+
 class ServiceAdapter(Protocol):
-    async def handle(
-        self,
-        account: str,
-        method: str,
-        raw_path: str,
-        query: dict[str, list[str]],
-        headers: dict[str, str],
-        body: bytes,
-        request_id: str,
-    ) -> Response: ...
+    async def handle(self, request: ApiRequest) -> Response: ...
 
 
 class KeyLookup(Protocol):
@@ -103,7 +108,15 @@ class Edge:
             query.setdefault(key, []).append(value)
         header_map = {k.lower(): v for k, v in headers}
         return await adapter.handle(
-            account, request.method, raw_path.split("?", 1)[0], query, header_map, body, request_id
+            ApiRequest(
+                account,
+                request.method,
+                raw_path.split("?", 1)[0],
+                query,
+                header_map,
+                body,
+                request_id,
+            )
         )
 
     async def _authenticate(self, request: sigv4.RawRequest, info: sigv4.SignedRequestInfo) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 import botocore.session
 
+from nimbus.api.edge import ApiRequest
 from nimbus.errors import NimbusError, UnknownOperation, ValidationError
 from nimbus.protocol import awsjson, validate
 
@@ -23,28 +24,20 @@ class JsonApi:
         self.version = version
         self.handlers = handlers
 
-    async def handle(
-        self,
-        account: str,
-        method: str,
-        raw_path: str,
-        query: dict[str, list[str]],
-        headers: dict[str, str],
-        body: bytes,
-        request_id: str,
-    ) -> Response:
+    async def handle(self, request: ApiRequest) -> Response:
+        request_id = request.request_id
         try:
-            name = awsjson.operation_name(headers.get("x-amz-target"), self.prefix)
+            name = awsjson.operation_name(request.headers.get("x-amz-target"), self.prefix)
             handler = self.handlers.get(name)
             if handler is None:
                 raise UnknownOperation(f"Nimbus does not implement {name} yet.")
-            params = awsjson.decode(body)
+            params = awsjson.decode(request.body)
             if self.model is not None:
                 shape = self.model.operation_model(name).input_shape
                 errors = validate.validation_errors(shape, params) if shape else []
                 if errors:
                     raise ValidationError(validate.summary(errors))
-            output = await handler(account, params)
+            output = await handler(request.account, params)
         except NimbusError as e:
             return awsjson.error(
                 e.code, e.message, 400 if e.status < 500 else e.status, self.version, request_id

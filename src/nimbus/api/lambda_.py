@@ -7,6 +7,7 @@ from typing import Any
 
 import botocore.session
 
+from nimbus.api.edge import ApiRequest
 from nimbus.errors import NimbusError, ValidationError
 from nimbus.protocol import restjson, validate
 from nimbus.services.event_config import EventConfigService
@@ -62,27 +63,23 @@ class LambdaApi:
                 }
             )
 
-    async def handle(
-        self,
-        account: str,
-        method: str,
-        raw_path: str,
-        query: dict[str, list[str]],
-        headers: dict[str, str],
-        body: bytes,
-        request_id: str,
-    ) -> Response:
+    async def handle(self, request: ApiRequest) -> Response:
+        request_id = request.request_id
         try:
-            operation, path_params = self.codec.match(method, raw_path, query)
+            operation, path_params = self.codec.match(
+                request.method, request.raw_path, request.query
+            )
             handler = self.handlers.get(operation.name)
             if handler is None:
                 raise NimbusError(f"Nimbus does not implement {operation.name} yet.")
-            params = self.codec.decode(operation, path_params, query, headers, body)
+            params = self.codec.decode(
+                operation, path_params, request.query, request.headers, request.body
+            )
             if operation.input_shape is not None:
                 errors = validate.validation_errors(operation.input_shape, params)
                 if errors:
                     raise ValidationError(validate.summary(errors))
-            output = await handler(account, params)
+            output = await handler(request.account, params)
         except NimbusError as e:
             return render_error(e, request_id)
         request_id = output.pop("_RequestId", request_id)
