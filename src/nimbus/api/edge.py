@@ -89,15 +89,8 @@ class Edge:
         for prefix, route in self.extra_routes.items():
             if raw_path.startswith(prefix):
                 return await route(scope, body)
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        request = sigv4.RawRequest(
-            method=scope["method"],
-            raw_path=raw_path,
-            query_string=scope.get("query_string", b""),
-            headers=headers,
-            body=body,
-            host=sigv4.header(headers, "host") or "",
-        )
+        request = sigv4.RawRequest.from_asgi(scope, raw_path, body)
+        headers = request.headers
         info = sigv4.parse_request(request)
         account = await self._authenticate(request, info)
         adapter = self.adapters.get(info.service)

@@ -16,10 +16,11 @@ import functools
 import hashlib
 import hmac
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from botocore.auth import (
@@ -64,6 +65,19 @@ class RawRequest:
     headers: Headers
     body: bytes
     host: str  # Host header or HTTP/2 :authority
+
+    @classmethod
+    def from_asgi(cls, scope: Mapping[str, Any], raw_path: str, body: bytes) -> RawRequest:
+        """From an ASGI HTTP scope (headers as latin-1 text, as on the wire)."""
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        return cls(
+            method=scope["method"],
+            raw_path=raw_path,
+            query_string=scope.get("query_string", b""),
+            headers=headers,
+            body=body,
+            host=header(headers, "host") or "",
+        )
 
 
 @dataclass(frozen=True)  # no slots: amz_date is a cached property

@@ -137,15 +137,7 @@ class UrlGateway:
         self, scope: Scope, wire_path: str, body: bytes, target: UrlTarget
     ) -> function_url.IamCaller | None:
         """The signer, or None (403) unless signed for `lambda` by a key of the URL's account."""
-        headers = [(_text(k), v.decode("latin-1")) for k, v in scope.get("headers", [])]
-        request = sigv4.RawRequest(
-            method=scope["method"],
-            raw_path=wire_path,
-            query_string=scope.get("query_string", b""),
-            headers=headers,
-            body=body,
-            host=sigv4.header(headers, "host") or "",
-        )
+        request = sigv4.RawRequest.from_asgi(scope, wire_path, body)
         try:
             info = sigv4.parse_request(request)
             if info.version != 4 or info.service != "lambda":
