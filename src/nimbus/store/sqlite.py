@@ -185,9 +185,11 @@ class Database:
         return [_decode_function(row) for row in rows]
 
     # metering ----------------------------------------------------------------------------
-    async def insert_invocations(self, rows: list[dict[str, Any]]) -> None:
+    async def insert_invocations(self, rows: list[tuple[Any, ...]]) -> None:
+        """Rows in METERING_COLUMNS order; plain executemany (no SQL compilation per batch:
+        this runs every 50 ms under load)."""
         async with self.engine.begin() as c:
-            await c.execute(insert(invocations), rows)
+            await c.exec_driver_sql(_INSERT_INVOCATION, rows)
 
     async def usage(self, account_id: str, since: float) -> dict[str, float]:
         query = select(
@@ -218,20 +220,55 @@ class Database:
         return [{"function": r[0], "requests": int(r[1]), "gb_seconds": float(r[2])} for r in rows]
 
 
+METERING_COLUMNS = (
+    "account_id",
+    "request_id",
+    "function",
+    "version",
+    "start",
+    "duration_ms",
+    "billed_ms",
+    "memory_mb",
+    "max_memory_mb",
+    "gb_seconds",
+    "init_ms",
+    "cold",
+    "outcome",
+)
+_INSERT_INVOCATION = (
+    f"INSERT INTO invocations ({', '.join(METERING_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in METERING_COLUMNS)})"
+)
+
+
 class MeteringWriter:
     """Batches invocation records into one transaction every `interval_s` (the hot path
     never waits for SQLite)."""
 
     def __init__(self, db: Database, interval_s: float = 0.05) -> None:
         self._db = db
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[tuple[Any, ...]] = []
         self._interval = interval_s
         self._task: asyncio.Task[None] | None = None
 
-    def record(self, record: InvocationRecord) -> None:
-        row = msgspec.structs.asdict(record)
-        row["account_id"] = row.pop("account")
-        self._pending.append(row)
+    def record(self, r: InvocationRecord) -> None:
+        self._pending.append(
+            (
+                r.account,
+                r.request_id,
+                r.function,
+                r.version,
+                r.start,
+                r.duration_ms,
+                r.billed_ms,
+                r.memory_mb,
+                r.max_memory_mb,
+                r.gb_seconds,
+                r.init_ms,
+                r.cold,
+                r.outcome,
+            )
+        )
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run())
