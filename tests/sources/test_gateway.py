@@ -3,24 +3,19 @@ driven by a real HTTP client."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from stack import free_port, function_stack, serving
 
-from harness import ACCOUNT, EngineHarness, installed_pythons
-from nimbus.models import FunctionRecord
-from nimbus.services.registry import FunctionRegistry
+from harness import ACCOUNT, EngineHarness
 from nimbus.services.routes import Routes
 from nimbus.sources.gateway import Gateway
-from nimbus.store.sqlite import Database
 
 ECHO = """
 def handler(event, context):
@@ -78,25 +73,9 @@ class Running:
         )
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    pythons = installed_pythons()
-    if not pythons:
-        pytest.skip("no Python runtime installed")
     data = tmp_path_factory.mktemp("gateway")
-    harness = EngineHarness(data / "engine")
-    db = harness.run(Database.open(data / "nimbus.db"))
-    harness.run(db.ensure_account(ACCOUNT))
-    registry = FunctionRegistry(db, harness.config.code_dir, "http://127.0.0.1:1", {})
     sources = {
         "echo": ECHO,
         "wrap": WRAP,
@@ -106,51 +85,23 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         "hello": HELLO,
         "throttled": HELLO,
     }
-    for name, source in sources.items():
-        spec = harness.deploy(source, name=name, runtime=pythons[-1])
-        record = FunctionRecord(
-            account_id=ACCOUNT,
-            region="us-east-1",
-            name=name,
-            runtime=pythons[-1],
-            handler="app.handler",
-            role=f"arn:aws:iam::{ACCOUNT}:role/r",
-            code_sha256="x",
-            code_size=1,
-            code_key=os.path.relpath(spec.code_dir, harness.config.code_dir),
-            state="Active",
-            revision_id=uuid.uuid4().hex,
-            reserved_concurrency=0 if name == "throttled" else None,  # always throttled
-        )
-        assert harness.run(registry.insert(record))
-    routes = Routes(data / "routes.json", registry)
-    app = Gateway(routes, registry, harness.engine, ACCOUNT, "us-east-1")
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    serving = asyncio.run_coroutine_threadsafe(server.serve(), harness.loop)
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and not serving.done(), "uvicorn did not start"
-        time.sleep(0.01)
-    running = Running(f"http://127.0.0.1:{port}", routes, harness)
-    running.add("GET /items/{id}", "echo")
-    running.add("ANY /v1/{proxy+}", "wrap", "1.0")
-    running.add("GET /v1/bare", "echo", "1.0")
-    running.add("POST /created", "created")
-    running.add("POST /binary", "binary")
-    running.add("GET /fail", "fail")
-    running.add("GET /hello", "hello")
-    running.add("GET /missing", "echo")
-    running.add("GET /throttled", "throttled")
-    try:
-        yield running
-    finally:
-        server.should_exit = True
-        serving.result(15)
-        harness.run(db.close())
-        harness.close()
+    throttled = {"reserved_concurrency": 0}  # always throttled
+    with function_stack(data, sources, throttled=throttled) as (harness, registry):
+        routes = Routes(data / "routes.json", registry)
+        app = Gateway(routes, registry, harness.engine, ACCOUNT, "us-east-1")
+        port = free_port()
+        with serving(app, harness, port):
+            running = Running(f"http://127.0.0.1:{port}", routes, harness)
+            running.add("GET /items/{id}", "echo")
+            running.add("ANY /v1/{proxy+}", "wrap", "1.0")
+            running.add("GET /v1/bare", "echo", "1.0")
+            running.add("POST /created", "created")
+            running.add("POST /binary", "binary")
+            running.add("GET /fail", "fail")
+            running.add("GET /hello", "hello")
+            running.add("GET /missing", "echo")
+            running.add("GET /throttled", "throttled")
+            yield running
 
 
 @pytest.fixture

@@ -4,33 +4,25 @@ Lambda API operations through LambdaApi's codec."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import socket
-import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from stack import free_port, function_stack, serving
 
-from harness import ACCOUNT, EngineHarness, installed_pythons
+from harness import ACCOUNT, EngineHarness
 from nimbus.api.edge import ApiRequest
 from nimbus.api.lambda_ import LambdaApi
-from nimbus.models import FunctionRecord
 from nimbus.services.function_urls import FunctionUrls
-from nimbus.services.registry import FunctionRegistry
 from nimbus.services.routes import Routes
 from nimbus.sources.gateway import Gateway
 from nimbus.sources.url_gateway import UrlGateway
-from nimbus.store.sqlite import Database
 
 KEY, SECRET = "AKIDNIMBUSTEST", "nimbus-test-secret"
 OTHER_KEY = "AKIDOTHERACCOUNT"
@@ -68,71 +60,29 @@ class Running:
         return url.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 async def lookup(access_key: str) -> tuple[str, str] | None:
     return {KEY: (SECRET, ACCOUNT), OTHER_KEY: (SECRET, "111111111111")}.get(access_key)
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    pythons = installed_pythons()
-    if not pythons:
-        pytest.skip("no Python runtime installed")
     data = tmp_path_factory.mktemp("urls")
-    harness = EngineHarness(data / "engine")
-    db = harness.run(Database.open(data / "nimbus.db"))
-    harness.run(db.ensure_account(ACCOUNT))
-    registry = FunctionRegistry(db, harness.config.code_dir, "http://127.0.0.1:1", {})
     sources = {"echo": ECHO, "iam": ECHO, "cors": ECHO, "fail": FAIL, "hello": HELLO, "api": HELLO}
-    for name, source in sources.items():
-        spec = harness.deploy(source, name=name, runtime=pythons[-1])
-        record = FunctionRecord(
-            account_id=ACCOUNT,
-            region="us-east-1",
-            name=name,
-            runtime=pythons[-1],
-            handler="app.handler",
-            role=f"arn:aws:iam::{ACCOUNT}:role/r",
-            code_sha256="x",
-            code_size=1,
-            code_key=os.path.relpath(spec.code_dir, harness.config.code_dir),
-            state="Active",
-            revision_id=uuid.uuid4().hex,
-        )
-        assert harness.run(registry.insert(record))
-    port = _free_port()
-    urls = FunctionUrls(data / "function_urls.json", registry, f"http://127.0.0.1:{port}")
-    routes = Routes(data / "routes.json", registry)
-    url_gateway = UrlGateway(urls, registry, harness.engine, lookup, "us-east-1")
-    app = Gateway(routes, registry, harness.engine, ACCOUNT, "us-east-1", urls=url_gateway)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    serving = asyncio.run_coroutine_threadsafe(server.serve(), harness.loop)
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and not serving.done(), "uvicorn did not start"
-        time.sleep(0.01)
+    with function_stack(data, sources) as (harness, registry):
+        port = free_port()
+        urls = FunctionUrls(data / "function_urls.json", registry, f"http://127.0.0.1:{port}")
+        routes = Routes(data / "routes.json", registry)
+        url_gateway = UrlGateway(urls, registry, harness.engine, lookup, "us-east-1")
+        app = Gateway(routes, registry, harness.engine, ACCOUNT, "us-east-1", urls=url_gateway)
 
-    class Stub:  # LambdaApi needs only the URL handlers here
-        def __getattr__(self, name: str) -> Any:
-            return None
+        class Stub:  # LambdaApi needs only the URL handlers here
+            def __getattr__(self, name: str) -> Any:
+                return None
 
-    api = LambdaApi(Stub(), Stub(), Stub(), urls)  # type: ignore[arg-type]
-    harness.run(routes.add_route(ACCOUNT, {"RouteKey": "GET /hello", "FunctionName": "hello"}))
-    try:
-        yield Running(port, urls, api, harness)
-    finally:
-        server.should_exit = True
-        serving.result(15)
-        harness.run(db.close())
-        harness.close()
+        api = LambdaApi(Stub(), Stub(), Stub(), urls)  # type: ignore[arg-type]
+        harness.run(routes.add_route(ACCOUNT, {"RouteKey": "GET /hello", "FunctionName": "hello"}))
+        with serving(app, harness, port):
+            yield Running(port, urls, api, harness)
 
 
 @pytest.fixture
