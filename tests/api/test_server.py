@@ -259,3 +259,31 @@ def test_sigterm_drains_invocations_in_flight(make_server: MakeServer) -> None:
     assert response["StatusCode"] == 200 and payload["event"]["action"] == "sleep"
     server.process.wait(20)
     assert server.stopped_cleanly
+
+
+def test_body_over_the_upload_limit_names_the_operation(server: NimbusServer) -> None:
+    """A CreateFunction body over 69,905,067 bytes (a 50 MB zip in base64): AWS' 413."""
+    import http.client
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    credentials = server.credentials
+    request = AWSRequest("POST", f"{server.endpoint}/2015-03-31/functions", data=b"{}")
+    SigV4Auth(
+        Credentials(credentials["access_key_id"], credentials["secret_access_key"]),
+        "lambda",
+        "us-east-1",
+    ).add_auth(request)
+    body = b" " * 69_905_068
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+    connection.request("POST", "/2015-03-31/functions", body=body, headers=headers)
+    response = connection.getresponse()
+    payload = json.loads(response.read())
+    assert response.status == 413
+    assert response.getheader("x-amzn-ErrorType") == "RequestEntityTooLargeException"
+    assert payload["message"] == (
+        "Request must be smaller than 69905067 bytes for the CreateFunction operation"
+    )

@@ -62,6 +62,14 @@ class Edge:
         try:
             body = await _read_body(receive)
             response = await self._dispatch(scope, body, request_id)
+        except _BodyTooLarge:
+            e = RequestEntityTooLarge(
+                f"Request must be smaller than {MAX_BODY} bytes for the "
+                f"{self._operation_of(scope)} operation"
+            )
+            response = restjson.error_response(
+                e.code, e.message, e.status, request_id, e.error_kind, {"__type": e.code}
+            )
         except NimbusError as e:
             # Before routing we don't know the protocol: `__type` in the body serves the JSON
             # protocols, x-amzn-ErrorType the rest-json ones.
@@ -83,6 +91,18 @@ class Edge:
             }
         )
         await send({"type": "http.response.body", "body": out})
+
+    def _operation_of(self, scope: Scope) -> str:
+        """For error messages only: the operation a request is for (from its headers)."""
+        try:
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+            info = sigv4.parse_authorization(headers, scope.get("query_string", b""))
+            adapter = self.adapters.get(info.service)
+            name = getattr(adapter, "operation_name", None)
+            raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+            return str(name(scope["method"], raw_path)) if name else "requested"
+        except Exception:  # any malformed request: the generic wording
+            return "requested"
 
     async def _dispatch(self, scope: Scope, body: bytes, request_id: str) -> Response:
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
@@ -123,6 +143,10 @@ class Edge:
         return account
 
 
+class _BodyTooLarge(Exception):
+    pass
+
+
 async def _read_body(receive: Receive) -> bytes:
     chunks: list[bytes] = []
     size = 0
@@ -131,7 +155,7 @@ async def _read_body(receive: Receive) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            raise RequestEntityTooLarge(f"Request must be smaller than {MAX_BODY} bytes")
+            raise _BodyTooLarge
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)

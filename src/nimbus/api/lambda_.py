@@ -63,6 +63,10 @@ class LambdaApi:
                 }
             )
 
+    def operation_name(self, method: str, raw_path: str) -> str:
+        operation, _ = self.codec.match(method, raw_path.split("?", 1)[0], {})
+        return str(operation.name)
+
     async def handle(self, request: ApiRequest) -> Response:
         request_id = request.request_id
         try:
