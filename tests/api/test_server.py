@@ -287,3 +287,27 @@ def test_body_over_the_upload_limit_names_the_operation(server: NimbusServer) ->
     assert payload["message"] == (
         "Request must be smaller than 69905067 bytes for the CreateFunction operation"
     )
+
+
+def test_invocations_run_the_previous_configuration_during_an_update(
+    make_server: MakeServer,
+) -> None:
+    """As AWS: until an update is live (LastUpdateStatus Successful), invocations use the
+    previous code and configuration."""
+    from harness import installed_pythons
+
+    pythons = installed_pythons()
+    if len(pythons) < 2:
+        pytest.skip("needs two Python runtimes")
+    old, new = pythons[-1], pythons[0]
+    server = make_server()  # private: the `new` runtime's zygote has never started here
+    lam = server.client()
+    name = create(lam, Runtime=old)["FunctionName"]
+    assert invoke_json(lam, name)[0]["python"] == old.removeprefix("python")
+    lam.update_function_configuration(FunctionName=name, Runtime=new)
+    status = lam.get_function_configuration(FunctionName=name)["LastUpdateStatus"]
+    during = invoke_json(lam, name)[0]["python"]
+    if status == "InProgress":  # the new runtime's zygote takes ~0.2 s to start
+        assert during == old.removeprefix("python")
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    assert invoke_json(lam, name)[0]["python"] == new.removeprefix("python")

@@ -150,7 +150,9 @@ class AsyncInvokeService:
             request_id=event.id, payload=event.payload or b"{}", invoked_arn=record.arn
         )
         try:
-            result = await self.invoker.invoke(self.registry.spec(record), invocation)
+            result = await self.invoker.invoke(
+                self.registry.spec(self.registry.live(record)), invocation
+            )
         except (TooManyRequests, NimbusError) as e:
             # Throttles and system errors do not count as attempts: retry with backoff.
             first, cap = self.config.throttle_backoff_s

@@ -183,6 +183,9 @@ class FunctionService:
                     live = msgspec.structs.replace(previous, tags=current.tags)
                 updated = msgspec.structs.replace(live, revision_id=str(uuid.uuid4()), **changes)
                 if await self.registry.replace(updated, current.revision_id):
+                    self.registry.stop_serving_previous(account, name)
+                    # The update is live: no environment of an older revision is reused.
+                    await self.invoker.retire(updated.arn)
                     return
 
     async def resume(self) -> None:
@@ -299,8 +302,7 @@ class FunctionService:
     ) -> dict[str, Any]:
         async with self._writing(record.account_id, record.name):
             updated = await self._apply_update(record, expected, changes)
-        await self.invoker.retire(record.arn)  # new code/config: no old environment is reused
-        self._activate_later(updated)
+        self._activate_later(updated)  # invocations run the previous revision until then
         return configuration(updated)
 
     async def _apply_update(
@@ -338,6 +340,7 @@ class FunctionService:
             )
         if record.last_update_status == "Successful":
             self._before_update[(record.account_id, record.name)] = record
+            self.registry.serve_previous(record)
         return updated
 
     async def update_function_code(self, account: str, p: dict[str, Any]) -> dict[str, Any]:

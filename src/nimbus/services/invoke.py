@@ -91,7 +91,9 @@ class InvokeService:
             client_context=_client_context(p.get("ClientContext")),
             tenant_id=p.get("TenantId"),
         )
-        result = await self.invoker.invoke(self.registry.spec(record), invocation)
+        result = await self.invoker.invoke(
+            self.registry.spec(self.registry.live(record)), invocation
+        )
         out: dict[str, Any] = {
             "StatusCode": 200,
             "ExecutedVersion": result.executed_version,

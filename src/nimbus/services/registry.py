@@ -28,6 +28,7 @@ class FunctionRegistry:
         self._specs: dict[tuple[str, str], FunctionSpec] = {}
         # Bumped by every forget: a read that raced with a write or delete is not cached.
         self._epochs: dict[tuple[str, str], int] = {}
+        self._previous: dict[tuple[str, str], FunctionRecord] = {}  # live during an update
 
     async def get(self, account: str, name: str, region: str) -> FunctionRecord:
         key = (account, name)
@@ -71,6 +72,19 @@ class FunctionRegistry:
         key = (record.account_id, record.name)
         self._records[key] = record
         self._specs.pop(key, None)
+
+    def serve_previous(self, previous: FunctionRecord) -> None:
+        """While an update is in progress, invocations keep running `previous` (as AWS)."""
+        self._previous[(previous.account_id, previous.name)] = previous
+
+    def stop_serving_previous(self, account: str, name: str) -> None:
+        self._previous.pop((account, name), None)
+
+    def live(self, record: FunctionRecord) -> FunctionRecord:
+        """The record invocations run: the previous one while `record`'s update is underway."""
+        if record.last_update_status == "InProgress":
+            return self._previous.get((record.account_id, record.name), record)
+        return record
 
     def spec(self, record: FunctionRecord) -> FunctionSpec:
         """What the engine needs to run this record (cached per revision)."""

@@ -43,6 +43,8 @@ class FunctionSource(Protocol):
 
     def spec(self, record: FunctionRecord) -> FunctionSpec: ...
 
+    def live(self, record: FunctionRecord) -> FunctionRecord: ...
+
 
 class UrlHandler(Protocol):
     """Function-URL requests (sources.url_gateway.UrlGateway fits)."""
@@ -116,7 +118,7 @@ class Gateway:
             if record.state != "Active":
                 return apigw.error_response(500)
             result = await self.invoker.invoke(
-                self.functions.spec(record),
+                self.functions.spec(self.functions.live(record)),
                 Invocation(request_id=str(uuid.uuid4()), payload=event, invoked_arn=record.arn),
             )
         except TooManyRequests:

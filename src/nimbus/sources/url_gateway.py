@@ -118,7 +118,7 @@ class UrlGateway:
             if record.state != "Active":
                 return function_url.error_response(502)
             result = await self.invoker.invoke(
-                self.functions.spec(record),
+                self.functions.spec(self.functions.live(record)),
                 Invocation(request_id=request_id, payload=event, invoked_arn=record.arn),
             )
         except TooManyRequests:
