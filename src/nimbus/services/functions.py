@@ -80,8 +80,6 @@ class FunctionService:
         # time: tags do not change the RevisionId the store compares, so only this stops a
         # stale writer from undoing another's change.
         self._record_locks: dict[tuple[str, str], asyncio.Lock] = {}
-        # The last good record of a function being updated, to restore if the update fails.
-        self._before_update: dict[tuple[str, str], FunctionRecord] = {}
 
     # helpers ----------------------------------------------------------------------------
     async def _record(
@@ -174,7 +172,7 @@ class FunctionService:
                 if current.revision_id != record.revision_id:
                     continue  # updated while the runtime started: check the new revision
                 live = current
-                previous = self._before_update.pop((account, name), None)
+                previous = self.registry.previous(account, name)
                 if changes["last_update_status"] == "Failed" and previous is not None:
                     # As AWS: a failed update is aborted, the previous code and
                     # configuration stay live; only the status tells what happened.
@@ -339,8 +337,7 @@ class FunctionService:
                 "GetFunction/GetAlias API to retrieve the latest Revision Id"
             )
         if record.last_update_status == "Successful":
-            self._before_update[(record.account_id, record.name)] = record
-            self.registry.serve_previous(record)
+            self.registry.serve_previous(record)  # also what a failed update restores
         return updated
 
     async def update_function_code(self, account: str, p: dict[str, Any]) -> dict[str, Any]:

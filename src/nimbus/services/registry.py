@@ -57,6 +57,7 @@ class FunctionRegistry:
 
     async def delete(self, account: str, name: str) -> bool:
         self.forget(account, name)
+        self.stop_serving_previous(account, name)
         try:
             return await self.db.delete_function(account, name)
         finally:
@@ -76,6 +77,10 @@ class FunctionRegistry:
     def serve_previous(self, previous: FunctionRecord) -> None:
         """While an update is in progress, invocations keep running `previous` (as AWS)."""
         self._previous[(previous.account_id, previous.name)] = previous
+
+    def previous(self, account: str, name: str) -> FunctionRecord | None:
+        """The last good record of a function whose update is underway."""
+        return self._previous.get((account, name))
 
     def stop_serving_previous(self, account: str, name: str) -> None:
         self._previous.pop((account, name), None)
