@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-
-import orjson
 
 from nimbus.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from nimbus.models import FunctionRecord
 from nimbus.protocol.apigw_routes import METHODS
 from nimbus.protocol.function_url import new_url_id
 from nimbus.services.names import function_arn, parse_function_name
+from nimbus.store.jsonfile import load_accounts, save_accounts
 
 AUTH_TYPES = ("NONE", "AWS_IAM")
 INVOKE_MODES = ("BUFFERED", "RESPONSE_STREAM")
@@ -65,7 +63,7 @@ class FunctionUrls:
         self.functions = functions
         self.base_url = base_url.rstrip("/")
         self.region = region
-        self._configs: dict[str, dict[str, dict[str, Any]]] = self._load()
+        self._configs: dict[str, dict[str, dict[str, Any]]] = load_accounts(path)
         self._by_id: dict[str, tuple[str, str]] = {
             c["UrlId"]: (account, name)
             for account, configs in self._configs.items()
@@ -196,23 +194,8 @@ class FunctionUrls:
         out["InvokeMode"] = config["InvokeMode"]
         return out
 
-    def _load(self) -> dict[str, dict[str, dict[str, Any]]]:
-        try:
-            data = orjson.loads(self.path.read_bytes())
-        except FileNotFoundError:
-            return {}
-        accounts = data.get("accounts", {}) if isinstance(data, dict) else {}
-        return {a: dict(c) for a, c in accounts.items() if isinstance(c, dict)}
-
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        data = orjson.dumps({"accounts": self._configs}, option=orjson.OPT_INDENT_2)
-        with open(temp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, self.path)
+        save_accounts(self.path, self._configs)
 
 
 def _auth_type(raw: object) -> str:

@@ -7,16 +7,14 @@ The gateway reads `table(account)` on every request: an in-memory, pre-sorted Ro
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any, Protocol
-
-import orjson
 
 from nimbus.errors import BadRequest, RouteConflict, RouteNotFound
 from nimbus.models import FunctionRecord
 from nimbus.protocol.apigw_routes import RouteKeyError, RouteTable, parse_route_key
 from nimbus.services.names import parse_function_name
+from nimbus.store.jsonfile import load_accounts, save_accounts
 
 VERSIONS = ("2.0", "1.0")
 
@@ -32,7 +30,7 @@ class Routes:
         self.path = path
         self.functions = functions
         self.region = region
-        self._routes: dict[str, dict[str, dict[str, str]]] = self._load()
+        self._routes: dict[str, dict[str, dict[str, str]]] = load_accounts(path)
         self._tables: dict[str, RouteTable] = {}
         self._lock = asyncio.Lock()
 
@@ -97,23 +95,8 @@ class Routes:
         self._tables.pop(account, None)
         self._save()
 
-    def _load(self) -> dict[str, dict[str, dict[str, str]]]:
-        try:
-            data = orjson.loads(self.path.read_bytes())
-        except FileNotFoundError:
-            return {}
-        accounts = data.get("accounts", {}) if isinstance(data, dict) else {}
-        return {a: dict(r) for a, r in accounts.items() if isinstance(r, dict)}
-
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        data = orjson.dumps({"accounts": self._routes}, option=orjson.OPT_INDENT_2)
-        with open(temp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, self.path)
+        save_accounts(self.path, self._routes)
 
 
 def _route_key(raw: object) -> str:
