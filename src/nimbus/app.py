@@ -156,10 +156,7 @@ class Nimbus:
             self.engine,
             CodeUrlSigner(config.endpoint_url, server_secret(data)),
             FunctionsConfig(
-                region=config.region,
-                endpoint_url=config.endpoint_url,
-                concurrency_limit=engine_config.concurrency_limit,
-                credentials=credentials,
+                region=config.region, concurrency_limit=engine_config.concurrency_limit
             ),
         )
         await functions.resume()
@@ -255,7 +252,7 @@ class Nimbus:
         if self.scheduler is not None:
             await self.scheduler.close()
         if self.async_invoke is not None:
-            await self.async_invoke.close()  # unfinished events stay queued for the restart
+            await self.async_invoke.close()  # lets events in flight finish; the rest stay queued
         if self.queue is not None:
             await self.queue.close()
         if self.engine is not None:

@@ -87,15 +87,15 @@ class AsyncInvokeService:
     async def start(self) -> None:
         self._loop_task = asyncio.create_task(self._dispatch_forever())
 
-    async def close(self, grace_s: float = 10.0) -> None:
+    async def close(self) -> None:
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
         if self._running:
-            # Give the invocations in flight a moment; the rest are cut off with the engine.
-            # Their rows stay in the queue, so they run again after the restart.
-            await asyncio.wait(list(self._running.values()), timeout=grace_s)
+            # The engine drains invocations in flight anyway: wait for them here, so their
+            # completion is recorded before the queue's last commit (not re-run on restart).
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
 
     async def _dispatch_forever(self) -> None:
         while True:

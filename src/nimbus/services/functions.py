@@ -11,7 +11,7 @@ import base64
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
@@ -52,9 +52,7 @@ class RuntimeChecker(Protocol):
 @dataclass
 class FunctionsConfig:
     region: str = "us-east-1"
-    endpoint_url: str = ""
     concurrency_limit: int = 1000
-    credentials: dict[str, dict[str, str]] = field(default_factory=dict)  # per account
 
 
 class FunctionService:
