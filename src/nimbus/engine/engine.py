@@ -252,13 +252,12 @@ class Engine:
     ) -> InvokeResult:
         request_id = invocation.request_id
         init_ms = env.init_ms if env.invocations == 0 else None
+        init_output = env.logs.take() if env.invocations == 0 else ""
         env.invocations += 1
-        init_log = env.logs.take() if env.invocations == 1 else ""
-        early = ""
+        failed_init = env.doomed  # INIT failed or the process died during INIT
         wall_start = time.time()
         started = time.perf_counter()
-        if env.doomed:  # INIT failed or the process died during INIT
-            init_log, early = "", init_log  # show why in this invocation's own log
+        if failed_init:
             answer = env.init_answer
             if answer is None:
                 await env.exited  # the exit status names the failure
@@ -309,8 +308,13 @@ class Engine:
         else:
             head = logs.start_line(request_id, spec.version)
             tail = logs.end_line(request_id) + logs.report_line(record)
-        text = head + early + env.logs.take() + tail + verdict.trailer
-        self.logs.write(spec.log_group_name, env.stream, init_log + text)
+        # INIT output precedes START in the stream; when INIT failed it is also this
+        # invocation's own log (it says why).
+        middle = (init_output if failed_init else "") + env.logs.take()
+        text = head + middle + tail + verdict.trailer
+        self.logs.write(
+            spec.log_group_name, env.stream, ("" if failed_init else init_output) + text
+        )
         self.metering.record(record)
         return InvokeResult(
             payload=verdict.payload,
