@@ -95,17 +95,15 @@ class Edge:
     def _operation_of(self, scope: Scope) -> str:
         """For error messages only: the operation a request is for (from its headers)."""
         try:
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-            info = sigv4.parse_authorization(headers, scope.get("query_string", b""))
-            adapter = self.adapters.get(info.service)
+            request = sigv4.RawRequest.from_asgi(scope, _raw_path(scope), b"")
+            adapter = self.adapters.get(sigv4.parse_request(request).service)
             name = getattr(adapter, "operation_name", None)
-            raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-            return str(name(scope["method"], raw_path)) if name else "requested"
+            return str(name(request.method, request.raw_path)) if name else "requested"
         except Exception:  # any malformed request: the generic wording
             return "requested"
 
     async def _dispatch(self, scope: Scope, body: bytes, request_id: str) -> Response:
-        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        raw_path = _raw_path(scope)
         for prefix, route in self.extra_routes.items():
             if raw_path.startswith(prefix):
                 return await route(scope, body)
@@ -141,6 +139,11 @@ class Edge:
         secret, account = found
         sigv4.verify(request, secret, dt.datetime.now(dt.UTC), info)
         return account
+
+
+def _raw_path(scope: Scope) -> str:
+    """The path as on the wire (percent-encoding kept: signatures cover it)."""
+    return str((scope.get("raw_path") or scope["path"].encode()).decode("latin-1"))
 
 
 class _BodyTooLarge(Exception):
