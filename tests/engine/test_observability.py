@@ -141,3 +141,13 @@ def test_non_root_engine_degrades_loudly() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "RESULT 65534 False" in proc.stdout
     assert "ISOLATION DEGRADED: not running as root" in proc.stderr
+
+
+def test_log_group_names_survive_underscores(tmp_path: Path) -> None:
+    from nimbus.obs.logs import LogStore
+
+    store = LogStore(tmp_path)
+    store.write("/aws/lambda/my_fn", "2026/01/01/[$LATEST]abc", "hello\n")
+    assert "/aws/lambda/my_fn" in store.groups()
+    assert [m for _, _, m in store.events("/aws/lambda/my_fn")] == ["hello"]
+    store.close()

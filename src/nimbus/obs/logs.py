@@ -83,6 +83,9 @@ def new_stream_name(version: str) -> str:
     return f"{day}/[{version}]{uuid.uuid4().hex}"
 
 
+GROUP_NAME_FILE = ".group"
+
+
 class LogStore:
     """Keeps every function's log events, one file per stream: `<ms timestamp>\t<line>`.
 
@@ -115,6 +118,9 @@ class LogStore:
             if folder is None:
                 return
             folder.mkdir(parents=True, exist_ok=True)
+            name_file = folder / GROUP_NAME_FILE
+            if not name_file.exists():  # folder names lose '_' vs '/': keep the real name
+                name_file.write_text(group)
             fd = os.open(
                 folder / (stream.replace("/", "_") + ".log"),
                 os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
@@ -140,7 +146,11 @@ class LogStore:
     def groups(self) -> list[str]:
         if self._dir is None or not self._dir.exists():
             return []
-        return sorted("/" + p.name.replace("_", "/") for p in self._dir.iterdir() if p.is_dir())
+        return sorted(
+            (p / GROUP_NAME_FILE).read_text()
+            for p in self._dir.iterdir()
+            if (p / GROUP_NAME_FILE).is_file()
+        )
 
     def streams(self, group: str) -> list[tuple[str, Path]]:
         """(stream name, file) of a group, oldest first."""
