@@ -99,3 +99,13 @@ class ObjectEventSink(Protocol):
     async def object_changed(self, event: ObjectEvent) -> None:
         """Called after the change is durable; must not raise (delivery is its business)."""
         ...
+
+
+class ObjectReader(Protocol):
+    """Reads a stored object (CreateFunction with Code.S3Bucket/S3Key, examples)."""
+
+    async def read_object(
+        self, account: str, bucket: str, key: str, version_id: str | None = None
+    ) -> bytes:
+        """The whole object (callers bound the size). Raises NoSuchBucket / NoSuchKey."""
+        ...
