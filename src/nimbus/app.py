@@ -20,6 +20,7 @@ from nimbus.engine.engine import Engine
 from nimbus.obs.logs import LogStore
 from nimbus.services.accounts import RootCredentials, ensure_root, server_secret
 from nimbus.services.async_invoke import AsyncConfig, AsyncInvokeService, lambda_deliverer
+from nimbus.services.bus_destination import bus_deliverer
 from nimbus.services.codeurls import CodeUrlSigner
 from nimbus.services.destinations import Destinations
 from nimbus.services.event_config import EventConfigService
@@ -171,7 +172,7 @@ class Nimbus:
         await self.async_invoke.start()
         self.queue = queue
         rule_store = RuleStore(self.db)
-        rule_delivery = TargetDelivery(rule_store, self.async_invoke)
+        rule_delivery = TargetDelivery(rule_store, self.async_invoke, destinations)
         self.scheduler = Scheduler(
             rule_store,
             rule_delivery,
@@ -181,6 +182,7 @@ class Nimbus:
         rules = RulesService(
             rule_store, rule_delivery, config.region, self.scheduler.kick, self.scheduler.now
         )
+        destinations.register("events", bus_deliverer(rules))
         await self.scheduler.start()
         invoke = InvokeService(registry, self.engine, config.region, self.async_invoke)
         event_config = EventConfigService(invoke_configs, registry, config.region)

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from e2e import NimbusServer, create, make_zip, unique
+from e2e import ACCOUNT, REGION, NimbusServer, create, make_zip, unique
 
 RECORDER = """
 import json
@@ -101,3 +101,67 @@ def test_put_events_matches_patterns(fast_clock: NimbusServer) -> None:
     assert [e["detail"] for e in seen] == [{"amount": 250}]
     assert seen[0]["id"] == result["Entries"][0]["EventId"]
     assert seen[0]["detail-type"] == "order" and seen[0]["source"] == "shop"
+
+
+def test_input_transformer_places_selected_values(fast_clock: NimbusServer) -> None:
+    lam, events = fast_clock.client(), fast_clock.client("events")
+    target = create(lam, unique("shaped"), Code={"ZipFile": make_zip({"app.py": RECORDER})})
+    name = unique("shape")
+    events.put_rule(Name=name, EventPattern=json.dumps({"source": ["shape-shop"]}))
+    template = '{"who": <who>, "line": "<who> spent <amount>", "n": <amount>, "rule": "<r>"}'
+    events.put_targets(
+        Rule=name,
+        Targets=[
+            {
+                "Id": "fn",
+                "Arn": target["FunctionArn"],
+                "InputTransformer": {
+                    "InputPathsMap": {
+                        "who": "$.detail.customer",
+                        "amount": "$.detail.amount",
+                        "r": "$.source",
+                    },
+                    "InputTemplate": template,
+                },
+            }
+        ],
+    )
+    events.put_events(
+        Entries=[
+            {
+                "Source": "shape-shop",
+                "DetailType": "order",
+                "Detail": json.dumps({"customer": 'Ann "A"', "amount": 12.5}),
+            }
+        ]
+    )
+    seen = wait_events(fast_clock, target["FunctionName"], 1)
+    assert seen == [
+        {"who": 'Ann "A"', "line": 'Ann "A" spent 12.5', "n": 12.5, "rule": "shape-shop"}
+    ]
+
+
+def test_event_bus_destination_receives_the_invocation_record(fast_clock: NimbusServer) -> None:
+    lam, events = fast_clock.client(), fast_clock.client("events")
+    recorder = create(lam, unique("results"), Code={"ZipFile": make_zip({"app.py": RECORDER})})
+    worker = create(lam, unique("worker"), Code={"ZipFile": make_zip({"app.py": RECORDER})})
+    rule = unique("results")
+    events.put_rule(
+        Name=rule,
+        EventPattern=json.dumps(
+            {"source": ["lambda"], "resources": [{"prefix": worker["FunctionArn"]}]}
+        ),
+    )
+    events.put_targets(Rule=rule, Targets=[{"Id": "r", "Arn": recorder["FunctionArn"]}])
+    bus = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
+    lam.put_function_event_invoke_config(
+        FunctionName=worker["FunctionName"],
+        DestinationConfig={"OnSuccess": {"Destination": bus}},
+    )
+    lam.invoke(FunctionName=worker["FunctionName"], InvocationType="Event", Payload=b'{"k": 1}')
+    (event,) = wait_events(fast_clock, recorder["FunctionName"], 1)
+    assert event["source"] == "lambda"
+    assert event["detail-type"] == "Lambda Function Invocation Result - Success"
+    assert event["resources"] == [f"{worker['FunctionArn']}:$LATEST"]
+    assert event["detail"]["requestContext"]["condition"] == "Success"
+    assert event["detail"]["requestPayload"] == {"k": 1}

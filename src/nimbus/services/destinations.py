@@ -33,7 +33,7 @@ class Destinations:
 
     async def send(self, account: str, target_arn: str, record: dict[str, Any]) -> bool:
         """An invocation record to an OnSuccess / OnFailure destination."""
-        return await self._deliver(account, target_arn, orjson.dumps(record), {})
+        return await self.deliver(account, target_arn, orjson.dumps(record), {})
 
     async def dead_letter(
         self,
@@ -50,9 +50,9 @@ class Destinations:
             "ErrorCode": error_code,
             "ErrorMessage": error_message,
         }
-        return await self._deliver(account, target_arn, payload, attributes)
+        return await self.deliver(account, target_arn, payload, attributes)
 
-    async def _deliver(
+    async def deliver(
         self, account: str, target_arn: str, body: bytes, attributes: dict[str, str]
     ) -> bool:
         parts = target_arn.split(":")
