@@ -1,0 +1,343 @@
+"""Multipart uploads in progress: rows in SQLite (migration 0008), part data in files under
+`<data>/s3-multipart/<upload id>/`.
+
+A part is durable before its 2xx: its file is fsynced, then its row committed. Concurrent
+writes share one transaction (group commit, as store/events.py). A part's file has a
+unique name per attempt, so a re-upload of the same part number never overwrites the data
+the current row points at; the replaced file is removed after the commit. At start, files
+and directories no row points at (a crash between the two steps) are removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.sqlite import insert as upsert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from nimbus.store.sqlite import Database
+
+log = logging.getLogger("nimbus.store")
+T = TypeVar("T")
+
+# The tables of migration 0008 (kept here: only this module reads or writes them).
+_meta = MetaData()
+s3_uploads = Table(
+    "s3_uploads",
+    _meta,
+    Column("upload_id", String(128), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("bucket", String(63), nullable=False),
+    Column("key", String(1024), nullable=False),
+    Column("initiated", Float, nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("storage_class", String(32), nullable=False),
+    Column("checksum_algorithm", String(16)),
+    Column("checksum_type", String(16)),
+    Column("attributes", Text, nullable=False),
+)
+s3_parts = Table(
+    "s3_parts",
+    _meta,
+    Column("upload_id", String(128), ForeignKey("s3_uploads.upload_id"), primary_key=True),
+    Column("part_number", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("etag", String(32), nullable=False),
+    Column("checksum", String(64)),
+    Column("last_modified", Float, nullable=False),
+    Column("file", String(128), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Upload:
+    upload_id: str
+    account_id: str
+    bucket: str
+    key: str
+    initiated: float
+    owner: str
+    storage_class: str
+    checksum_algorithm: str | None
+    checksum_type: str | None
+    attributes: dict[str, Any]  # what the object gets: content type, metadata, ...
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "upload_id": self.upload_id,
+            "account_id": self.account_id,
+            "bucket": self.bucket,
+            "key": self.key,
+            "initiated": self.initiated,
+            "owner": self.owner,
+            "storage_class": self.storage_class,
+            "checksum_algorithm": self.checksum_algorithm,
+            "checksum_type": self.checksum_type,
+            "attributes": orjson.dumps(self.attributes).decode(),
+        }
+
+
+@dataclass(frozen=True)
+class Part:
+    number: int
+    size: int
+    etag: str  # MD5 hex, unquoted
+    checksum: str | None  # base64 of the upload's checksum algorithm
+    last_modified: float
+    file: str
+
+
+def _upload(row: Any) -> Upload:
+    return Upload(
+        row.upload_id,
+        row.account_id,
+        row.bucket,
+        row.key,
+        row.initiated,
+        row.owner,
+        row.storage_class,
+        row.checksum_algorithm,
+        row.checksum_type,
+        orjson.loads(row.attributes),
+    )
+
+
+def _part(row: Any) -> Part:
+    return Part(row.part_number, row.size, row.etag, row.checksum, row.last_modified, row.file)
+
+
+def new_upload_id() -> str:
+    """Sorts by creation time (ListMultipartUploads orders a key's uploads by initiation and
+    pages with upload-id-marker, which AWS compares lexicographically)."""
+    return f"{time.time_ns():016x}{secrets.token_hex(20)}"
+
+
+Operation = Callable[[AsyncConnection], Awaitable[Any]]
+
+
+class UploadStore:
+    def __init__(self, db: Database, root: Path) -> None:
+        self.db = db
+        self.root = root
+        self._pending: list[tuple[Operation, asyncio.Future[Any]]] = []
+        self._wake = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+
+    # lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        await self._sweep()
+        self._flusher = asyncio.create_task(self._flush_forever())
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self._flush()
+
+    async def _sweep(self) -> None:
+        """Remove part files and upload directories that no row points at."""
+        async with self.db.engine.connect() as c:
+            uploads = set((await c.execute(select(s3_uploads.c.upload_id))).scalars())
+            files = {
+                (r.upload_id, r.file)
+                for r in await c.execute(select(s3_parts.c.upload_id, s3_parts.c.file))
+            }
+
+        def sweep() -> None:
+            for directory in self.root.iterdir():
+                if directory.name not in uploads:
+                    shutil.rmtree(directory, ignore_errors=True)
+                    continue
+                for path in directory.iterdir():
+                    if (directory.name, path.name) not in files:
+                        path.unlink(missing_ok=True)
+
+        await asyncio.to_thread(sweep)
+
+    # group commit ------------------------------------------------------------------------
+    async def _run(self, operation: Operation) -> Any:
+        """Run `operation` in the next shared transaction; its result once committed."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((operation, future))
+        self._wake.set()
+        return await future
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            results: list[Any] = []
+            try:
+                async with self.db.engine.begin() as c:
+                    for operation, _ in batch:
+                        results.append(await operation(c))
+            except Exception as error:
+                log.exception("could not commit %d multipart operations", len(batch))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    # uploads -----------------------------------------------------------------------------
+    def directory(self, upload_id: str) -> Path:
+        return self.root / upload_id
+
+    async def create(self, upload: Upload) -> None:
+        await asyncio.to_thread(self.directory(upload.upload_id).mkdir, exist_ok=True)
+
+        async def op(c: AsyncConnection) -> None:
+            await c.execute(insert(s3_uploads).values(upload.row()))
+
+        await self._run(op)
+
+    async def get(self, upload_id: str) -> Upload | None:
+        async with self.db.engine.connect() as c:
+            row = (
+                await c.execute(select(s3_uploads).where(s3_uploads.c.upload_id == upload_id))
+            ).first()
+        return _upload(row) if row is not None else None
+
+    async def delete(self, upload_id: str) -> bool:
+        """Forget the upload and remove its part files; False if it was not there."""
+
+        async def op(c: AsyncConnection) -> bool:
+            await c.execute(delete(s3_parts).where(s3_parts.c.upload_id == upload_id))
+            result = await c.execute(delete(s3_uploads).where(s3_uploads.c.upload_id == upload_id))
+            return bool(result.rowcount)
+
+        found: bool = await self._run(op)
+        await asyncio.to_thread(shutil.rmtree, self.directory(upload_id), True)
+        return found
+
+    async def list_uploads(
+        self, account: str, bucket: str, prefix: str, after: tuple[str, str] | None, limit: int
+    ) -> list[Upload]:
+        """Uploads of a bucket ordered by (key, upload id), after (key, upload id)."""
+        query = select(s3_uploads).where(
+            s3_uploads.c.account_id == account, s3_uploads.c.bucket == bucket
+        )
+        if prefix:
+            query = query.where(func.substr(s3_uploads.c.key, 1, len(prefix)) == prefix)
+        if after is not None:
+            key, upload_id = after
+            query = query.where(
+                or_(
+                    s3_uploads.c.key > key,
+                    and_(s3_uploads.c.key == key, s3_uploads.c.upload_id > upload_id),
+                )
+            )
+        query = query.order_by(s3_uploads.c.key, s3_uploads.c.upload_id).limit(limit)
+        async with self.db.engine.connect() as c:
+            rows = (await c.execute(query)).all()
+        return [_upload(r) for r in rows]
+
+    async def count_in_bucket(self, account: str, bucket: str) -> int:
+        query = select(func.count()).where(
+            s3_uploads.c.account_id == account, s3_uploads.c.bucket == bucket
+        )
+        async with self.db.engine.connect() as c:
+            return int(await c.scalar(query) or 0)
+
+    # parts -------------------------------------------------------------------------------
+    def new_part_file(self, upload_id: str, number: int) -> Path:
+        """A fresh file name for one attempt at a part."""
+        return self.directory(upload_id) / f"{number:05d}-{secrets.token_hex(6)}.part"
+
+    def part_path(self, upload_id: str, part: Part) -> Path:
+        return self.directory(upload_id) / part.file
+
+    async def put_part(self, upload_id: str, part: Part) -> bool:
+        """Record a part whose file is written and fsynced. False (and the file removed) if
+        the upload is gone meanwhile; a part it replaces has its file removed."""
+
+        async def op(c: AsyncConnection) -> tuple[bool, str | None]:
+            exists = await c.scalar(
+                select(s3_uploads.c.upload_id).where(s3_uploads.c.upload_id == upload_id)
+            )
+            if exists is None:
+                return False, None
+            old = await c.scalar(
+                select(s3_parts.c.file).where(
+                    s3_parts.c.upload_id == upload_id, s3_parts.c.part_number == part.number
+                )
+            )
+            statement = upsert(s3_parts).values(
+                upload_id=upload_id,
+                part_number=part.number,
+                size=part.size,
+                etag=part.etag,
+                checksum=part.checksum,
+                last_modified=part.last_modified,
+                file=part.file,
+            )
+            statement = statement.on_conflict_do_update(
+                index_elements=[s3_parts.c.upload_id, s3_parts.c.part_number],
+                set_={
+                    name: statement.excluded[name]
+                    for name in ("size", "etag", "checksum", "last_modified", "file")
+                },
+            )
+            await c.execute(statement)
+            return True, old
+
+        stored, replaced = await self._run(op)
+        stale = self.part_path(upload_id, part) if not stored else None
+        if replaced is not None and replaced != part.file:
+            stale = self.directory(upload_id) / replaced
+        if stale is not None:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(os.unlink, stale)
+        return bool(stored)
+
+    async def parts(self, upload_id: str, after: int = 0, limit: int | None = None) -> list[Part]:
+        query = (
+            select(s3_parts)
+            .where(s3_parts.c.upload_id == upload_id, s3_parts.c.part_number > after)
+            .order_by(s3_parts.c.part_number)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.db.engine.connect() as c:
+            rows = (await c.execute(query)).all()
+        return [_part(r) for r in rows]
+
+
+__all__ = ["Part", "Upload", "UploadStore", "new_upload_id", "s3_parts", "s3_uploads"]
