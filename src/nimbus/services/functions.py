@@ -26,6 +26,7 @@ from nimbus.errors import (
 )
 from nimbus.models import FunctionRecord
 from nimbus.services.codeurls import CodeUrlSigner
+from nimbus.services.contracts import ObjectReader
 from nimbus.services.function_config import (
     CODE_STORAGE_LIMIT,
     UNZIPPED_LIMIT,
@@ -71,6 +72,7 @@ class FunctionService:
         self.runtimes = runtimes
         self.urls = urls
         self.config = config
+        self.objects: ObjectReader | None = None  # S3 (Code.S3Bucket/S3Key); set by app.py
         self._background: set[asyncio.Task[None]] = set()
         # Storing a package and deciding a package is garbage must not interleave.
         self._code_lock = asyncio.Lock()
@@ -116,18 +118,33 @@ class FunctionService:
             if not await self.registry.db.code_in_use(code_key):
                 await asyncio.to_thread(self.code.remove, code_key)
 
-    def _code_from(self, code: dict[str, Any]) -> bytes:
+    async def _code_from(self, account: str, code: dict[str, Any]) -> bytes:
         if code.get("ImageUri"):
             raise InvalidParameterValue("Container images are not supported by Nimbus (yet).")
         if code.get("S3Bucket") or code.get("S3Key"):
-            raise InvalidParameterValue(
-                "Code from S3 (S3Bucket/S3Key) needs the object store, which this Nimbus node "
-                "does not have yet; upload the package as ZipFile."
-            )
+            return await self._code_from_s3(account, code)
         zip_file = code.get("ZipFile")
         if not zip_file:
             raise InvalidParameterValue("Please provide a source for function code.")
         return bytes(zip_file)
+
+    async def _code_from_s3(self, account: str, code: dict[str, Any]) -> bytes:
+        """The package from the object store (Code.S3Bucket / S3Key / S3ObjectVersion)."""
+        bucket, key = code.get("S3Bucket"), code.get("S3Key")
+        if self.objects is None:
+            raise InvalidParameterValue(
+                "Code from S3 (S3Bucket/S3Key) needs the object store, which this Nimbus node "
+                "does not have; upload the package as ZipFile."
+            )
+        if not bucket or not key:
+            raise InvalidParameterValue("Please provide a source for function code.")
+        try:
+            return await self.objects.read_object(account, bucket, key, code.get("S3ObjectVersion"))
+        except NimbusError as e:  # as AWS words it: S3's code and message, wrapped
+            raise InvalidParameterValue(
+                f"Error occurred while GetObject. S3 Error Code: {e.code}. "
+                f"S3 Error Message: {e.message}"
+            ) from e
 
     def _activate_later(self, record: FunctionRecord) -> None:
         """Pending -> Active (or Failed with the reason) once the runtime is ready."""
@@ -215,8 +232,9 @@ class FunctionService:
         variables = (p.get("Environment") or {}).get("Variables")
         check_environment(variables)
         name, _, _ = parse_function_name(p["FunctionName"])
+        zip_file = await self._code_from(account, p.get("Code") or {})
         async with self._code_lock:
-            package = await self._store_zip(self._code_from(p.get("Code") or {}), "CreateFunction")
+            package = await self._store_zip(zip_file, "CreateFunction")
             return await self._create(account, p, name, package, variables)
 
     async def _create(
@@ -340,8 +358,9 @@ class FunctionService:
 
     async def update_function_code(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         record = await self._record(account, p["FunctionName"])
+        zip_file = await self._code_from(account, p)
         async with self._code_lock:
-            package = await self._store_zip(self._code_from(p), "UpdateFunctionCode")
+            package = await self._store_zip(zip_file, "UpdateFunctionCode")
         key = package.directory.name
         try:
             if p.get("DryRun"):
