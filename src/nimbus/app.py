@@ -28,6 +28,7 @@ from nimbus.services.function_urls import FunctionUrls
 from nimbus.services.functions import FunctionsConfig, FunctionService
 from nimbus.services.invoke import InvokeService
 from nimbus.services.logs import LogsService
+from nimbus.services.mappings import MappingService
 from nimbus.services.registry import FunctionRegistry
 from nimbus.services.routes import Routes
 from nimbus.services.rule_targets import TargetDelivery
@@ -35,9 +36,11 @@ from nimbus.services.rules import RulesService
 from nimbus.services.scheduler import Scheduler
 from nimbus.services.usage import UsageService
 from nimbus.sources.gateway import Gateway
+from nimbus.sources.sqs_poller import SqsPollers
 from nimbus.sources.url_gateway import UrlGateway
 from nimbus.store.code import CodeStore
 from nimbus.store.events import EventInvokeConfigs, EventQueue
+from nimbus.store.mappings import MappingStore
 from nimbus.store.rules import RuleStore
 from nimbus.store.sqlite import Database, MeteringWriter
 
@@ -88,6 +91,8 @@ class Nimbus:
         self.gateway: Any = None  # the HTTP gateway's ASGI app
         self.scheduler: Scheduler | None = None
         self.queue: EventQueue | None = None
+        self.mappings: MappingService | None = None
+        self.pollers: SqsPollers | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -217,8 +222,15 @@ class Nimbus:
         usage = UsageService(
             self.db, engine_config.price_per_request, engine_config.price_per_gb_second
         )
+        # Event source mappings: pollers read the SQS service through QueueConsumer.
+        queues = getattr(self, "sqs", None)  # the SQS service, where it is wired
+        self.pollers = SqsPollers(queues, registry, self.engine) if queues is not None else None
+        self.mappings = MappingService(
+            MappingStore(self.db), registry, queues, self.pollers, config.region
+        )
+        await self.mappings.resume()
         adapters: dict[str, ServiceAdapter] = {
-            "lambda": LambdaApi(functions, invoke, event_config, function_urls),
+            "lambda": LambdaApi(functions, invoke, event_config, function_urls, self.mappings),
             "logs": logs_api(LogsService(log_store, config.region)),
             "nimbus": nimbus_api(usage, routes),
             "events": events_api(rules),
@@ -251,6 +263,10 @@ class Nimbus:
         return serve
 
     async def stop(self) -> None:
+        if self.mappings is not None:
+            await self.mappings.close()
+        if self.pollers is not None:
+            await self.pollers.close()  # batches in flight finish; the rest stay queued
         if self.scheduler is not None:
             await self.scheduler.close()
         if self.async_invoke is not None:

@@ -14,6 +14,7 @@ from nimbus.services.event_config import EventConfigService
 from nimbus.services.function_urls import FunctionUrls
 from nimbus.services.functions import FunctionService
 from nimbus.services.invoke import InvokeService
+from nimbus.services.mappings import MappingService
 from nimbus.services.names import parse_function_name
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -29,6 +30,7 @@ class LambdaApi:
         invoke: InvokeService,
         event_config: EventConfigService,
         urls: FunctionUrls | None = None,
+        mappings: MappingService | None = None,
     ) -> None:
         model = botocore.session.get_session().get_service_model("lambda")
         self.codec = restjson.RestJsonCodec(model)
@@ -60,6 +62,17 @@ class LambdaApi:
                     "UpdateFunctionUrlConfig": urls.update,
                     "DeleteFunctionUrlConfig": urls.delete,
                     "ListFunctionUrlConfigs": urls.list,
+                }
+            )
+
+        if mappings is not None:
+            self.handlers.update(
+                {
+                    "CreateEventSourceMapping": mappings.create,
+                    "GetEventSourceMapping": mappings.get,
+                    "UpdateEventSourceMapping": mappings.update,
+                    "DeleteEventSourceMapping": mappings.delete,
+                    "ListEventSourceMappings": mappings.list,
                 }
             )
 
