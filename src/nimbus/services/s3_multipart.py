@@ -1,0 +1,510 @@
+"""S3 multipart uploads: create, upload (and copy) parts, complete, abort, list.
+
+Part bytes stream to a file as they arrive (never a whole part in memory), hashed on the
+way (MD5 for the ETag, the upload's checksum algorithm), fsynced, then recorded
+(store/s3_uploads.py). Completion copies the parts into one staged file of the object
+store in the kernel (copy_file_range: the data never pass through Python) and commits it
+there atomically; the upload and its part files are then removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import shutil
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from nimbus.errors import (
+    BadDigest,
+    EntityTooLarge,
+    EntityTooSmall,
+    InvalidArgument,
+    InvalidPart,
+    InvalidPartOrder,
+    InvalidS3Request,
+    MalformedXML,
+    NoSuchUpload,
+)
+from nimbus.protocol import s3_multipart as proto
+from nimbus.services import s3_multipart_checksums as sums
+from nimbus.store.s3_uploads import Part, Upload, UploadStore, new_upload_id
+
+_WRITE_BATCH = 1024 * 1024  # gather this much before one write in a worker thread
+INVALID_PART = (
+    "One or more of the specified parts could not be found.  The part may not have been "
+    "uploaded, or the specified entity tag may not match the part's entity tag."
+)
+
+
+class MultipartObjects(Protocol):
+    """What multipart needs from the object store (an adapter over the S3 core's)."""
+
+    async def check_bucket(self, account: str, bucket: str) -> None:
+        """Raises NoSuchBucket."""
+        ...
+
+    def staging_path(self) -> Path:
+        """A fresh file path on the objects' filesystem."""
+        ...
+
+    async def commit(self, request: CommitRequest) -> str | None:
+        """Make the staged file the object, atomically and durably; the version id."""
+        ...
+
+    async def open_source(
+        self, account: str, bucket: str, key: str, version_id: str | None
+    ) -> tuple[BinaryIO, int, str | None]:
+        """An open handle on an object's bytes, its size and version id (NoSuchKey...)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    account: str
+    bucket: str
+    key: str
+    staged: Path
+    size: int
+    etag: str  # unquoted, "<md5 of md5s>-N"
+    attributes: dict[str, Any]  # as kept at CreateMultipartUpload
+    checksum: tuple[str, str] | None  # (algorithm, value) to store and echo
+    checksum_type: str | None
+    parts: int
+    request_id: str
+    source_ip: str
+    event_name: str = "ObjectCreated:CompleteMultipartUpload"
+
+
+@dataclass(frozen=True)
+class Completed:
+    etag: str
+    version_id: str | None
+    checksum: tuple[str, str] | None
+    checksum_type: str | None
+
+
+class MultipartService:
+    def __init__(self, store: UploadStore, objects: MultipartObjects) -> None:
+        self.store = store
+        self.objects = objects
+        # One lock per upload in use (with its number of users): a part being recorded never
+        # races a completion or an abort.
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, upload_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(upload_id, (asyncio.Lock(), 0))
+        self._locks[upload_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[upload_id]
+            if users == 1:
+                del self._locks[upload_id]
+            else:
+                self._locks[upload_id] = (lock, users - 1)
+
+    async def _upload(self, account: str, bucket: str, key: str, upload_id: str) -> Upload:
+        upload = await self.store.get(upload_id) if upload_id else None
+        if upload is None or (upload.account_id, upload.bucket, upload.key) != (
+            account,
+            bucket,
+            key,
+        ):
+            raise NoSuchUpload(UploadId=upload_id)
+        return upload
+
+    # create ------------------------------------------------------------------------------
+    async def create(
+        self,
+        account: str,
+        bucket: str,
+        key: str,
+        headers: Mapping[str, str],
+        attributes: dict[str, Any],
+    ) -> Upload:
+        await self.objects.check_bucket(account, bucket)
+        algorithm = sums.algorithm_header(headers.get("x-amz-checksum-algorithm"))
+        kind = sums.checksum_type(algorithm, headers.get("x-amz-checksum-type"))
+        upload = Upload(
+            new_upload_id(),
+            account,
+            bucket,
+            key,
+            time.time(),
+            account,
+            headers.get("x-amz-storage-class", "STANDARD"),
+            algorithm,
+            kind,
+            attributes,
+        )
+        await self.store.create(upload)
+        return upload
+
+    # parts -------------------------------------------------------------------------------
+    async def upload_part(
+        self,
+        account: str,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        number_text: str,
+        body: AsyncIterable[bytes],
+        headers: Mapping[str, str],
+    ) -> Part:
+        number = _part_number(number_text)
+        upload = await self._upload(account, bucket, key, upload_id)
+        md5 = sums.declared_md5(headers)
+        declared = sums.declared_checksums(headers)
+        wanted = _checked_algorithms(upload, declared, headers)
+        path = self.store.new_part_file(upload_id, number)
+        hasher = sums.Hasher(wanted)
+        try:
+            await _write(path, body, hasher)
+            sums.verify(hasher, md5, declared)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise
+        return await self._record(upload, number, path, hasher)
+
+    async def upload_part_copy(
+        self,
+        account: str,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        number_text: str,
+        source: tuple[str, str, str | None],
+        range_header: str | None,
+    ) -> Part:
+        number = _part_number(number_text)
+        upload = await self._upload(account, bucket, key, upload_id)
+        source_bucket, source_key, version_id = source
+        handle, size, _ = await self.objects.open_source(
+            account, source_bucket, source_key, version_id
+        )
+        path = self.store.new_part_file(upload_id, number)
+        algorithms = {upload.checksum_algorithm} if upload.checksum_algorithm else set()
+        hasher = sums.Hasher(algorithms)
+        try:
+            start, end = 0, size
+            if range_header is not None:
+                found = proto.copy_source_range(range_header)
+                if found is None:
+                    raise InvalidArgument(
+                        "The x-amz-copy-source-range value must be of the form bytes=first-last "
+                        "where first and last are the zero-based offsets of the first and last "
+                        "bytes to copy",
+                        ArgumentName="x-amz-copy-source-range",
+                        ArgumentValue=range_header,
+                    )
+                if found[1] >= size:
+                    raise InvalidArgument(
+                        f"Range specified is not valid for source object of size: {size}",
+                        ArgumentName="x-amz-copy-source-range",
+                        ArgumentValue=range_header,
+                    )
+                start, end = found[0], found[1] + 1
+            if end - start > proto.MAX_PART_SIZE:
+                raise InvalidArgument(
+                    "The specified copy source is larger than the maximum allowable size for a "
+                    "copy source: 5368709120",
+                    ArgumentName="x-amz-copy-source",
+                )
+            await asyncio.to_thread(_copy_range, handle, path, start, end, hasher)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise
+        finally:
+            handle.close()
+        return await self._record(upload, number, path, hasher)
+
+    async def _record(self, upload: Upload, number: int, path: Path, hasher: sums.Hasher) -> Part:
+        if hasher.size > proto.MAX_PART_SIZE:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise EntityTooLarge(
+                ProposedSize=str(hasher.size), MaxSizeAllowed=str(proto.MAX_PART_SIZE)
+            )
+        algorithm = upload.checksum_algorithm
+        part = Part(
+            number,
+            hasher.size,
+            hasher.md5.hexdigest(),
+            hasher.checksum(algorithm) if algorithm else None,
+            time.time(),
+            path.name,
+        )
+        async with self._locked(upload.upload_id):
+            if not await self.store.put_part(upload.upload_id, part):
+                raise NoSuchUpload(UploadId=upload.upload_id)
+        return part
+
+    # complete / abort --------------------------------------------------------------------
+    async def complete(
+        self,
+        account: str,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        request_id: str,
+        source_ip: str,
+    ) -> Completed:
+        upload = await self._upload(account, bucket, key, upload_id)
+        try:
+            requested = proto.parse_complete(body)
+        except proto.MultipartSyntaxError:
+            raise MalformedXML() from None
+        async with self._locked(upload_id):
+            upload = await self._upload(account, bucket, key, upload_id)  # not completed meanwhile
+            parts = await self._validate(upload, requested)
+            checksum = _object_checksum(upload, parts, headers)
+            etag = proto.multipart_etag([p.etag for p in parts])
+            size = sum(p.size for p in parts)
+            expected_size = headers.get("x-amz-mp-object-size")
+            if expected_size is not None and expected_size != str(size):
+                raise InvalidS3Request(
+                    f"The provided 'x-amz-mp-object-size' header value {expected_size} does "
+                    f"not match what was computed: {size}"
+                )
+            staged = self.objects.staging_path()
+            sources = [self.store.part_path(upload_id, p) for p in parts]
+            try:
+                await asyncio.to_thread(_concatenate, sources, staged)
+                version_id = await self.objects.commit(
+                    CommitRequest(
+                        account,
+                        bucket,
+                        key,
+                        staged,
+                        size,
+                        etag,
+                        upload.attributes,
+                        checksum,
+                        upload.checksum_type,
+                        len(parts),
+                        request_id,
+                        source_ip,
+                    )
+                )
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    staged.unlink()
+                raise
+            await self.store.delete(upload_id)
+        return Completed(etag, version_id, checksum, upload.checksum_type if checksum else None)
+
+    async def _validate(self, upload: Upload, requested: list[proto.RequestedPart]) -> list[Part]:
+        """AWS' checks, in AWS' order: ascending numbers, each part there with its ETag (and
+        checksum), every part but the last at least 5 MiB."""
+        numbers = [p.number for p in requested]
+        if any(b <= a for a, b in itertools.pairwise(numbers)):
+            raise InvalidPartOrder(UploadId=upload.upload_id)
+        stored = {p.number: p for p in await self.store.parts(upload.upload_id)}
+        algorithm = upload.checksum_algorithm
+        chosen: list[Part] = []
+        for wanted in requested:
+            part = stored.get(wanted.number)
+            if part is None or part.etag != wanted.etag:
+                raise InvalidPart(
+                    INVALID_PART,
+                    UploadId=upload.upload_id,
+                    PartNumber=str(wanted.number),
+                    ETag=wanted.etag,
+                )
+            given = wanted.checksums.get(algorithm) if algorithm else None
+            if algorithm and upload.checksum_type == "COMPOSITE" and given is None:
+                raise InvalidS3Request(
+                    f"The upload was created using a {algorithm.lower()} checksum. The complete "
+                    "request must include the checksum for each part. It was missing for part "
+                    f"{wanted.number} in the request."
+                )
+            if given is not None and given != part.checksum:
+                raise InvalidPart(
+                    INVALID_PART,
+                    UploadId=upload.upload_id,
+                    PartNumber=str(wanted.number),
+                    ETag=wanted.etag,
+                )
+            chosen.append(part)
+        for part in chosen[:-1]:
+            if part.size < proto.MIN_PART_SIZE:
+                raise EntityTooSmall(
+                    "Your proposed upload is smaller than the minimum allowed size",
+                    ProposedSize=str(part.size),
+                    MinSizeAllowed=str(proto.MIN_PART_SIZE),
+                    PartNumber=str(part.number),
+                    ETag=part.etag,
+                )
+        return chosen
+
+    async def abort(self, account: str, bucket: str, key: str, upload_id: str) -> None:
+        await self._upload(account, bucket, key, upload_id)
+        async with self._locked(upload_id):
+            if not await self.store.delete(upload_id):
+                raise NoSuchUpload(UploadId=upload_id)
+
+    # listing -----------------------------------------------------------------------------
+    async def list_parts(
+        self, account: str, bucket: str, key: str, upload_id: str, marker: int, max_parts: int
+    ) -> tuple[Upload, list[Part], bool]:
+        upload = await self._upload(account, bucket, key, upload_id)
+        parts = await self.store.parts(upload_id, marker, max_parts + 1)
+        return upload, parts[:max_parts], len(parts) > max_parts
+
+    async def list_uploads(
+        self,
+        account: str,
+        bucket: str,
+        prefix: str,
+        delimiter: str,
+        key_marker: str,
+        upload_id_marker: str,
+        max_uploads: int,
+    ) -> tuple[list[Upload], list[str], bool]:
+        """Uploads and common prefixes, in key order, at most max_uploads of both together."""
+        await self.objects.check_bucket(account, bucket)
+        after: tuple[str, str] | None = None
+        if key_marker:
+            # No upload-id-marker: start after every upload of key_marker.
+            after = (key_marker, upload_id_marker or "\U0010ffff")
+        uploads: list[Upload] = []
+        prefixes: list[str] = []
+        while True:
+            batch = await self.store.list_uploads(account, bucket, prefix, after, 1000)
+            for upload in batch:
+                after = (upload.key, upload.upload_id)
+                common = _common_prefix(upload.key, prefix, delimiter)
+                if common is not None and prefixes and prefixes[-1] == common:
+                    continue
+                if common is not None and key_marker.startswith(common) and not prefixes:
+                    continue  # the marker lies inside this prefix: it was listed before
+                if len(uploads) + len(prefixes) == max_uploads:
+                    return uploads, prefixes, True
+                if common is not None:
+                    prefixes.append(common)
+                else:
+                    uploads.append(upload)
+            if len(batch) < 1000:
+                return uploads, prefixes, False
+
+
+def _common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
+    if not delimiter:
+        return None
+    at = key.find(delimiter, len(prefix))
+    return key[: at + len(delimiter)] if at >= 0 else None
+
+
+def _part_number(text: str) -> int:
+    number = proto.parse_int(text)
+    if number is None or not 1 <= number <= proto.MAX_PART_NUMBER:
+        raise InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+            ArgumentName="partNumber",
+            ArgumentValue=text,
+        )
+    return number
+
+
+def _checked_algorithms(
+    upload: Upload, declared: Mapping[str, str], headers: Mapping[str, str]
+) -> set[str]:
+    """The algorithms to compute over a part: the upload's and any the request declares,
+    which must be the upload's when it has one."""
+    algorithm = upload.checksum_algorithm
+    sdk = sums.algorithm_header(headers.get("x-amz-sdk-checksum-algorithm"))
+    for given in [*declared, *([sdk] if sdk else [])]:
+        if algorithm is not None and given != algorithm:
+            raise InvalidS3Request(
+                "Checksum Type mismatch occurred, expected checksum Type: "
+                f"{algorithm.lower()}, actual checksum Type: {given.lower()}"
+            )
+    return set(declared) | ({algorithm} if algorithm else set())
+
+
+def _object_checksum(
+    upload: Upload, parts: list[Part], headers: Mapping[str, str]
+) -> tuple[str, str] | None:
+    algorithm = upload.checksum_algorithm
+    if algorithm is None or any(p.checksum is None for p in parts):
+        return None
+    checksums = [p.checksum for p in parts if p.checksum is not None]
+    if upload.checksum_type == "FULL_OBJECT":
+        sized = [(c, p.size) for c, p in zip(checksums, parts, strict=True)]
+        value = proto.full_object_crc(algorithm, sized)
+        given = headers.get(f"x-amz-checksum-{algorithm.lower()}")
+        if given is not None and given != value:
+            raise BadDigest(f"The {algorithm} you specified did not match the calculated checksum.")
+        return algorithm, value
+    return algorithm, proto.composite_checksum(algorithm, checksums)
+
+
+async def _write(path: Path, body: AsyncIterable[bytes], hasher: sums.Hasher) -> None:
+    """Stream `body` into a new file at `path`, hashing it; fsynced when this returns."""
+    handle = await asyncio.to_thread(open, path, "xb")
+    try:
+        pending: list[bytes] = []
+        size = 0
+        async for chunk in body:
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= _WRITE_BATCH:
+                await asyncio.to_thread(_write_batch, handle, b"".join(pending), hasher)
+                pending, size = [], 0
+        await asyncio.to_thread(_write_batch, handle, b"".join(pending), hasher)
+        await asyncio.to_thread(_sync, handle)
+    finally:
+        await asyncio.to_thread(handle.close)
+
+
+def _write_batch(handle: BinaryIO, data: bytes, hasher: sums.Hasher) -> None:
+    hasher.update(data)  # hashlib and zlib release the GIL on large buffers
+    handle.write(data)
+
+
+def _sync(handle: BinaryIO) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _copy_range(source: BinaryIO, path: Path, start: int, end: int, hasher: sums.Hasher) -> None:
+    """UploadPartCopy: bytes [start, end) of `source` into a new file (hashed: blocking)."""
+    source.seek(start)
+    with open(path, "xb") as out:
+        left = end - start
+        while left > 0:
+            data = source.read(min(_WRITE_BATCH, left))
+            if not data:
+                break
+            left -= len(data)
+            _write_batch(out, data, hasher)
+        _sync(out)
+
+
+def _concatenate(sources: list[Path], target: Path) -> None:
+    """The parts, one after another, into `target` (in the kernel; blocking)."""
+    with open(target, "xb") as out:
+        for source in sources:
+            with open(source, "rb") as part:
+                left = os.fstat(part.fileno()).st_size
+                try:
+                    while left > 0:
+                        copied = os.copy_file_range(part.fileno(), out.fileno(), left)
+                        if copied == 0:
+                            break
+                        left -= copied
+                except OSError:  # a filesystem without it: copy through a buffer
+                    shutil.copyfileobj(part, out, _WRITE_BATCH)
+        _sync(out)
