@@ -15,6 +15,8 @@ from nimbus.api.events import events_api
 from nimbus.api.lambda_ import LambdaApi
 from nimbus.api.logs import logs_api
 from nimbus.api.nimbus_ import nimbus_api
+from nimbus.api.sns import SnsApi, public_route
+from nimbus.api.sqs import SqsApi
 from nimbus.config import EngineConfig
 from nimbus.engine.engine import Engine
 from nimbus.obs.logs import LogStore
@@ -34,6 +36,12 @@ from nimbus.services.routes import Routes
 from nimbus.services.rule_targets import TargetDelivery
 from nimbus.services.rules import RulesService
 from nimbus.services.scheduler import Scheduler
+from nimbus.services.sns import SnsService
+from nimbus.services.sns_delivery import PUBLIC_PREFIX, Deliveries, Urls
+from nimbus.services.sns_http import HttpSender
+from nimbus.services.sns_publish import Publisher
+from nimbus.services.sns_signing import Signer
+from nimbus.services.sqs import SqsService
 from nimbus.services.usage import UsageService
 from nimbus.sources.gateway import Gateway
 from nimbus.sources.sqs_poller import SqsPollers
@@ -42,7 +50,9 @@ from nimbus.store.code import CodeStore
 from nimbus.store.events import EventInvokeConfigs, EventQueue
 from nimbus.store.mappings import MappingStore
 from nimbus.store.rules import RuleStore
+from nimbus.store.sns import SnsStore
 from nimbus.store.sqlite import Database, MeteringWriter
+from nimbus.store.sqs import SqsStore
 
 log = logging.getLogger("nimbus")
 
@@ -91,8 +101,11 @@ class Nimbus:
         self.gateway: Any = None  # the HTTP gateway's ASGI app
         self.scheduler: Scheduler | None = None
         self.queue: EventQueue | None = None
+        self.sqs: SqsService | None = None
         self.mappings: MappingService | None = None
         self.pollers: SqsPollers | None = None
+        self.sns: Publisher | None = None  # contracts.TopicPublisher (destinations, S3)
+        self.sns_http: HttpSender | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -169,6 +182,10 @@ class Nimbus:
         queue = EventQueue(self.db)
         await queue.start()
         destinations = Destinations()
+        # SQS first: destinations, DLQs and event source mappings deliver to / read from it.
+        self.sqs = SqsService(SqsStore(self.db), config.endpoint_url, config.region)
+        await self.sqs.start()
+        destinations.register("sqs", self.sqs.deliver)
         invoke_configs = EventInvokeConfigs(self.db)  # one instance: it caches
         self.async_invoke = AsyncInvokeService(
             queue, invoke_configs, registry, self.engine, destinations, async_config()
@@ -229,11 +246,29 @@ class Nimbus:
             MappingStore(self.db), registry, queues, self.pollers, config.region
         )
         await self.mappings.resume()
+        # SNS: fans out to SQS (the queue sink: the SQS service, where it is wired), Lambda
+        # (asynchronous invocations) and HTTP/S. NIMBUS_SNS_HTTP_RETRY_DELAYS="20,20,20".
+        http_delays = os.environ.get("NIMBUS_SNS_HTTP_RETRY_DELAYS", "20,20,20")
+        self.sns_http = HttpSender(tuple(float(d) for d in http_delays.split(",") if d))
+        signer = await asyncio.to_thread(Signer.load_or_create, data / "sns")
+        sns_deliveries = Deliveries(
+            signer,
+            Urls(config.endpoint_url),
+            self.sns_http,
+            self.async_invoke.accept,
+            getattr(self, "sqs", None),
+        )
+        sns_service = SnsService(SnsStore(self.db), sns_deliveries, config.region)
+        await sns_service.start()
+        self.sns = Publisher(sns_service)
+        destinations.register("sns", self.sns.deliver_destination)
         adapters: dict[str, ServiceAdapter] = {
             "lambda": LambdaApi(functions, invoke, event_config, function_urls, self.mappings),
             "logs": logs_api(LogsService(log_store, config.region)),
             "nimbus": nimbus_api(usage, routes),
             "events": events_api(rules),
+            "sns": SnsApi(sns_service, self.sns),
+            "sqs": SqsApi(self.sqs),
         }
         self.edge = Edge(
             adapters,
@@ -241,6 +276,7 @@ class Nimbus:
             open_auth_account=config.account_id if config.auth == "open" else None,
         )
         self.edge.extra_routes["/_nimbus/code/"] = self._code_download(functions)
+        self.edge.extra_routes[PUBLIC_PREFIX] = public_route(sns_service, signer.cert_pem)
 
     def _code_download(self, functions: FunctionService) -> Any:
         async def serve(scope: Scope, body: bytes) -> Response:
@@ -271,10 +307,14 @@ class Nimbus:
             await self.scheduler.close()
         if self.async_invoke is not None:
             await self.async_invoke.close()  # lets events in flight finish; the rest stay queued
+        if self.sns_http is not None:
+            await self.sns_http.close()
         if self.queue is not None:
             await self.queue.close()
         if self.engine is not None:
             await self.engine.close()  # drains in-flight invocations first
+        if self.sqs is not None:
+            await self.sqs.close()  # pending write-behind (deletes, receive counts) flushed
         if self.metering is not None:
             await self.metering.close()
         if self.log_store is not None:

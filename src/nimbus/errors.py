@@ -237,3 +237,305 @@ class RouteNotFound(ResourceNotFound):
     """No route with this key (apigatewayv2 NotFoundException)."""
 
     code = "NotFoundException"
+
+
+# --- SQS. The JSON protocol names the error by its shape (`__type`
+# com.amazonaws.sqs#<code>); `query_code` is the code of the older query protocol, which
+# AWS also sends in the x-amzn-query-error header (botocore shows it as Error.Code).
+
+
+class SqsError(ClientError):
+    code = "InvalidParameterValue"
+    query_code = "InvalidParameterValue"
+    sender_fault = True
+
+
+class SqsInvalidParameterValue(SqsError):
+    pass
+
+
+class SqsMissingParameter(SqsError):
+    code = query_code = "MissingParameter"
+
+
+class QueueDoesNotExist(SqsError):
+    code = "QueueDoesNotExist"
+    query_code = "AWS.SimpleQueueService.NonExistentQueue"
+
+    def __init__(self, message: str = "The specified queue does not exist.") -> None:
+        super().__init__(message)
+
+
+class QueueNameExists(SqsError):
+    code = "QueueNameExists"
+    query_code = "QueueAlreadyExists"
+
+
+class SqsInvalidAttributeName(SqsError):
+    code = query_code = "InvalidAttributeName"
+
+
+class SqsInvalidAttributeValue(SqsError):
+    code = query_code = "InvalidAttributeValue"
+
+
+class ReceiptHandleIsInvalid(SqsError):
+    code = query_code = "ReceiptHandleIsInvalid"
+
+
+class MessageNotInflight(SqsError):
+    code = "MessageNotInflight"
+    query_code = "AWS.SimpleQueueService.MessageNotInflight"
+
+    def __init__(
+        self,
+        message: str = "Message does not exist or is not available for visibility timeout change.",
+    ) -> None:
+        super().__init__(message)
+
+
+class BatchEntryIdsNotDistinct(SqsError):
+    code = "BatchEntryIdsNotDistinct"
+    query_code = "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"
+
+
+class BatchRequestTooLong(SqsError):
+    code = "BatchRequestTooLong"
+    query_code = "AWS.SimpleQueueService.BatchRequestTooLong"
+
+
+class EmptyBatchRequest(SqsError):
+    code = "EmptyBatchRequest"
+    query_code = "AWS.SimpleQueueService.EmptyBatchRequest"
+
+
+class InvalidBatchEntryId(SqsError):
+    code = "InvalidBatchEntryId"
+    query_code = "AWS.SimpleQueueService.InvalidBatchEntryId"
+
+    def __init__(
+        self,
+        message: str = (
+            "A batch entry id can only contain alphanumeric characters, hyphens and "
+            "underscores. It can be at most 80 letters long."
+        ),
+    ) -> None:
+        super().__init__(message)
+
+
+class TooManyEntriesInBatchRequest(SqsError):
+    code = "TooManyEntriesInBatchRequest"
+    query_code = "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"
+
+
+class PurgeQueueInProgress(SqsError):
+    code = "PurgeQueueInProgress"
+    query_code = "AWS.SimpleQueueService.PurgeQueueInProgress"
+    status = 403
+
+
+class SqsUnsupportedOperation(SqsError):
+    code = "UnsupportedOperation"
+    query_code = "AWS.SimpleQueueService.UnsupportedOperation"
+
+
+class InvalidMessageContents(SqsError):
+    code = query_code = "InvalidMessageContents"
+
+
+class SqsOverLimit(SqsError):
+    code = query_code = "OverLimit"
+    status = 403
+
+
+# --- S3 (rendered as <Error><Code/><Message/>...<Resource/><RequestId/></Error>). `extra`
+# holds the fields AWS adds to some errors (BucketName, Key, Condition, ArgumentName...).
+
+
+class S3Error(ClientError):
+    """An S3 error: AWS' code, status and (default) message; `extra` goes into the XML."""
+
+    code = "InvalidRequest"
+    default_message = "Invalid Request"
+
+    def __init__(self, message: str | None = None, **extra: str) -> None:
+        super().__init__(message if message is not None else self.default_message)
+        self.extra = extra
+        self.response_headers: dict[str, str] = {}  # e.g. x-amz-delete-marker on a 404
+
+
+class S3AccessDenied(S3Error):
+    code = "AccessDenied"
+    status = 403
+    default_message = "Access Denied"
+
+
+class NoSuchBucket(S3Error):
+    code = "NoSuchBucket"
+    status = 404
+    default_message = "The specified bucket does not exist"
+
+
+class NoSuchKey(S3Error):
+    code = "NoSuchKey"
+    status = 404
+    default_message = "The specified key does not exist."
+
+
+class NoSuchVersion(S3Error):
+    code = "NoSuchVersion"
+    status = 404
+    default_message = "The specified version does not exist."
+
+
+class NoSuchUpload(S3Error):
+    code = "NoSuchUpload"
+    status = 404
+    default_message = (
+        "The specified upload does not exist. The upload ID may be invalid, or the upload"
+        " may have been aborted or completed."
+    )
+
+
+class NoSuchTagSet(S3Error):
+    code = "NoSuchTagSet"
+    status = 404
+    default_message = "The TagSet does not exist"
+
+
+class BucketAlreadyExists(S3Error):
+    code = "BucketAlreadyExists"
+    status = 409
+    default_message = (
+        "The requested bucket name is not available. The bucket namespace is shared by "
+        "all users of the system. Please select a different name and try again."
+    )
+
+
+class BucketAlreadyOwnedByYou(S3Error):
+    code = "BucketAlreadyOwnedByYou"
+    status = 409
+    default_message = (
+        "Your previous request to create the named bucket succeeded and you already own it."
+    )
+
+
+class BucketNotEmpty(S3Error):
+    code = "BucketNotEmpty"
+    status = 409
+    default_message = "The bucket you tried to delete is not empty"
+
+
+class InvalidBucketName(S3Error):
+    code = "InvalidBucketName"
+    status = 400
+    default_message = "The specified bucket is not valid."
+
+
+class InvalidRange(S3Error):
+    code = "InvalidRange"
+    status = 416
+    default_message = "The requested range is not satisfiable"
+
+
+class S3PreconditionFailed(S3Error):
+    code = "PreconditionFailed"
+    status = 412
+    default_message = "At least one of the pre-conditions you specified did not hold"
+
+
+class BadDigest(S3Error):
+    code = "BadDigest"
+    status = 400
+    default_message = "The Content-MD5 you specified did not match what we received."
+
+
+class InvalidDigest(S3Error):
+    code = "InvalidDigest"
+    status = 400
+    default_message = "The Content-MD5 you specified was invalid."
+
+
+class InvalidS3Request(S3Error):
+    code = "InvalidRequest"
+    status = 400
+    default_message = "Invalid Request"
+
+
+class InvalidArgument(S3Error):
+    code = "InvalidArgument"
+    status = 400
+    default_message = "Invalid Argument"
+
+
+class EntityTooLarge(S3Error):
+    code = "EntityTooLarge"
+    status = 400
+    default_message = "Your proposed upload exceeds the maximum allowed size"
+
+
+class EntityTooSmall(S3Error):
+    code = "EntityTooSmall"
+    status = 400
+    default_message = "Your proposed upload is smaller than the minimum allowed object size."
+
+
+class IncompleteBody(S3Error):
+    code = "IncompleteBody"
+    status = 400
+    default_message = "The request body terminated unexpectedly"
+
+
+class MalformedXML(S3Error):
+    code = "MalformedXML"
+    status = 400
+    default_message = (
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )
+
+
+class S3MethodNotAllowed(S3Error):
+    code = "MethodNotAllowed"
+    status = 405
+    default_message = "The specified method is not allowed against this resource."
+
+
+class S3NotImplemented(S3Error):
+    code = "NotImplemented"
+    status = 501
+    default_message = "A header you provided implies functionality that is not implemented"
+
+
+class InvalidTag(S3Error):
+    code = "InvalidTag"
+    status = 400
+    default_message = "The TagSet is not valid."
+
+
+class InvalidPart(S3Error):
+    code = "InvalidPart"
+    status = 400
+    default_message = (
+        "One or more of the specified parts could not be found. The part may not have "
+        "been uploaded, or the specified entity tag may not match the part's entity tag."
+    )
+
+
+class InvalidPartOrder(S3Error):
+    code = "InvalidPartOrder"
+    status = 400
+    default_message = (
+        "The list of parts was not in ascending order. Parts must be ordered by part number."
+    )
+
+
+class IllegalVersioningConfiguration(S3Error):
+    code = "IllegalVersioningConfigurationException"
+    status = 400
+    default_message = "The Versioning element must be specified"
+
+
+class MissingContentLength(S3Error):
+    code = "MissingContentLength"
+    status = 411
+    default_message = "You must provide the Content-Length HTTP header."
