@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Deploy the thumbnail application with boto3 only (the same script works on AWS).
+
+    export AWS_ENDPOINT_URL=http://127.0.0.1:8900   # Nimbus (omit for AWS)
+    export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... AWS_DEFAULT_REGION=us-east-1
+    python examples/thumbnails/deploy.py --name thumbs
+
+Creates (or updates) everything the application needs, named after --name:
+  <name>-uploads      bucket people upload images to (under uploads/)
+  <name>-thumbnails   bucket the thumbnails go to (under thumbnails/)
+  <name>-code         bucket holding the deployment package
+  <name>-done         SNS topic: one message per processed upload
+  <name>-done-inbox   SQS queue subscribed to the topic (read it to see the results)
+  <name>              the Lambda function (handler.py + Pillow + boto3)
+and the bucket notification: s3:ObjectCreated:* under uploads/ -> the function.
+Prints the resources as JSON on the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+HERE = Path(__file__).resolve().parent
+# Wheels for the function's runtime, not for the machine running this script.
+PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
+REQUIREMENTS = ("Pillow", "boto3")
+
+
+def build(build_dir: Path, runtime: str, rebuild: bool, python: str | None = None) -> Path:
+    """The deployment package: handler.py plus its dependencies, as `pip install --target`
+    puts them (Lambda's Python runtimes put the package root on sys.path)."""
+    package = build_dir / "package"
+    archive = build_dir / "thumbnails.zip"
+    if rebuild or not package.exists():
+        shutil.rmtree(package, ignore_errors=True)
+        version = runtime.removeprefix("python")
+        platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
+             "--target", str(package),
+             "--implementation", "cp", "--python-version", version, "--only-binary=:all:",
+             *platforms, *REQUIREMENTS],
+            check=True,
+        )  # fmt: skip
+    shutil.copy(HERE / "handler.py", package / "handler.py")
+    precompile(package, runtime, python)
+    tag = "cpython-" + runtime.removeprefix("python").replace(".", "")
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(package.rglob("*")):
+            if path.is_file() and (path.suffix != ".pyc" or tag in path.name):
+                zf.write(path, path.relative_to(package).as_posix())
+    return archive
+
+
+def precompile(package: Path, runtime: str, python: str | None) -> None:
+    """Ship bytecode for the runtime's Python when this machine has that interpreter: the
+    code directory is read-only in the function, so otherwise every cold start compiles
+    boto3 again (about 0.9 s here instead of 0.35 s). Hash-checked .pyc files stay valid
+    whatever timestamps unzipping gives the sources."""
+    python = python or shutil.which(runtime)
+    command = [python or runtime, "-m", "compileall", "-q"]
+    command += ["--invalidation-mode", "unchecked-hash", str(package)]
+    try:
+        subprocess.run(command, check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        print(f"(no usable {runtime} here: the package ships without bytecode)", file=sys.stderr)
+
+
+def ensure_bucket(s3: Any, name: str) -> None:
+    try:
+        s3.create_bucket(Bucket=name)
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
+            raise
+
+
+def ensure_queue(sqs: Any, name: str, topic_arn: str) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    # As on AWS: the queue's policy must let the topic send to it.
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    return url, arn
+
+
+def ensure_function(
+    lam: Any, name: str, runtime: str, code: dict[str, str], env: dict[str, str], role: str
+) -> str:
+    settings: dict[str, Any] = {
+        "Runtime": runtime,
+        "Handler": "handler.handler",
+        "Role": role,
+        "Timeout": 30,
+        "MemorySize": 512,
+        "Environment": {"Variables": env},
+        "Description": "Thumbnails of images uploaded under uploads/",
+    }
+    try:
+        arn: str = lam.create_function(FunctionName=name, Code=code, **settings)["FunctionArn"]
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "ResourceConflictException":
+            raise
+        lam.update_function_code(FunctionName=name, **code)
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+        arn = lam.update_function_configuration(FunctionName=name, **settings)["FunctionArn"]
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    return arn
+
+
+def allow_s3(lam: Any, name: str, bucket: str, account: str) -> None:
+    """On AWS, S3 may only invoke the function with this resource policy."""
+    try:
+        lam.add_permission(
+            FunctionName=name,
+            StatementId="s3-invoke",
+            Action="lambda:InvokeFunction",
+            Principal="s3.amazonaws.com",
+            SourceArn=f"arn:aws:s3:::{bucket}",
+            SourceAccount=account,
+        )
+    except ClientError as e:
+        code = e.response["Error"]["Code"]
+        if code not in ("ResourceConflictException", "UnknownOperationException"):
+            raise  # (Nimbus has no resource policies yet: it answers UnknownOperation)
+
+
+def deploy(args: argparse.Namespace) -> dict[str, str]:
+    session = boto3.session.Session()
+    s3, sqs, sns, lam = (session.client(s) for s in ("s3", "sqs", "sns", "lambda"))
+    name = args.name
+    uploads, thumbnails, code_bucket = f"{name}-uploads", f"{name}-thumbnails", f"{name}-code"
+    for bucket in (uploads, thumbnails, code_bucket):
+        ensure_bucket(s3, bucket)
+    topic_arn: str = sns.create_topic(Name=f"{name}-done")["TopicArn"]
+    queue_url, queue_arn = ensure_queue(sqs, f"{name}-done-inbox", topic_arn)
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    account = topic_arn.split(":")[4]
+
+    archive = build(Path(args.build_dir), args.runtime, args.rebuild, args.python)
+    code_key = "thumbnails.zip"
+    s3.upload_file(str(archive), code_bucket, code_key)
+    function_arn = ensure_function(
+        lam,
+        name,
+        args.runtime,
+        {"S3Bucket": code_bucket, "S3Key": code_key},
+        {"THUMBNAIL_BUCKET": thumbnails, "TOPIC_ARN": topic_arn, "THUMBNAIL_SIZE": str(args.size)},
+        args.role or f"arn:aws:iam::{account}:role/{name}-thumbnails",
+    )
+    allow_s3(lam, name, uploads, account)
+    s3.put_bucket_notification_configuration(
+        Bucket=uploads,
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {
+                    "Id": "make-thumbnails",
+                    "LambdaFunctionArn": function_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+                }
+            ]
+        },
+    )
+    return {
+        "function": name,
+        "function_arn": function_arn,
+        "uploads_bucket": uploads,
+        "thumbnails_bucket": thumbnails,
+        "code_bucket": code_bucket,
+        "topic_arn": topic_arn,
+        "queue_url": queue_url,
+        "queue_arn": queue_arn,
+        "package_bytes": str(archive.stat().st_size),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--name", default="thumbs", help="prefix of every resource name")
+    parser.add_argument("--runtime", default="python3.12", help="the function's runtime")
+    parser.add_argument("--size", type=int, default=128, help="largest thumbnail side (px)")
+    parser.add_argument("--role", help="execution role ARN (AWS needs a real one)")
+    parser.add_argument("--build-dir", default=str(HERE / "build"))
+    parser.add_argument("--rebuild", action="store_true", help="reinstall the dependencies")
+    parser.add_argument("--python", help="the runtime's interpreter, to ship bytecode for it")
+    resources = deploy(parser.parse_args())
+    for key, value in resources.items():
+        print(f"{key:18} {value}", file=sys.stderr)
+    print(json.dumps(resources))
+
+
+if __name__ == "__main__":
+    main()
