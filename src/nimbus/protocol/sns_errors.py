@@ -1,0 +1,86 @@
+"""SNS' error codes (botocore's sns model: code + status), in Nimbus' one error tree.
+
+Kept beside the SNS code rather than in errors.py so that parallel work on errors.py
+does not collide; they are ordinary NimbusErrors (the edge and adapters render them).
+"""
+
+from __future__ import annotations
+
+from nimbus.errors import ClientError
+
+
+class SnsError(ClientError):
+    pass
+
+
+class InvalidParameter(SnsError):
+    """AWS words these "Invalid parameter: <what>[ Reason: <why>]"."""
+
+    code = "InvalidParameter"
+
+    def __init__(self, what: str, reason: str | None = None) -> None:
+        text = f"Invalid parameter: {what}"
+        super().__init__(f"{text} Reason: {reason}" if reason else text)
+
+
+class NotFound(SnsError):
+    code = "NotFound"
+    status = 404
+
+
+class ResourceNotFound(SnsError):
+    code = "ResourceNotFound"
+    status = 404
+
+
+class AuthorizationError(SnsError):
+    code = "AuthorizationError"
+    status = 403
+
+
+class EmptyBatchRequest(SnsError):
+    code = "EmptyBatchRequest"
+
+    def __init__(self) -> None:
+        super().__init__("The batch request doesn't contain any entries")
+
+
+class TooManyEntriesInBatchRequest(SnsError):
+    code = "TooManyEntriesInBatchRequest"
+
+    def __init__(self) -> None:
+        super().__init__("The batch request contains more entries than permissible.")
+
+
+class BatchEntryIdsNotDistinct(SnsError):
+    code = "BatchEntryIdsNotDistinct"
+
+    def __init__(self) -> None:
+        super().__init__("Two or more batch entries in the request have the same Id.")
+
+
+class InvalidBatchEntryId(SnsError):
+    code = "InvalidBatchEntryId"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The Id of a batch entry in a batch request doesn't abide by the specification."
+        )
+
+
+class BatchRequestTooLong(SnsError):
+    code = "BatchRequestTooLong"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The length of all the batch messages put together is more than the limit."
+        )
+
+
+class TagLimitExceeded(SnsError):
+    code = "TagLimitExceeded"
+
+
+class FilterPolicyLimitExceeded(SnsError):
+    code = "FilterPolicyLimitExceeded"
+    status = 403

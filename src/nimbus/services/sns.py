@@ -1,0 +1,315 @@
+"""SNS topics and subscriptions: the control plane (Publish is in sns_publish.py).
+
+Topics and subscriptions are few and read on every Publish: they live in memory and are
+written through to the store before each reply.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from nimbus.protocol.awsquery import iso8601
+from nimbus.protocol.sns_errors import (
+    InvalidParameter,
+    NotFound,
+    ResourceNotFound,
+    TagLimitExceeded,
+)
+from nimbus.services import sns_attributes
+from nimbus.services.sns_delivery import Deliveries
+from nimbus.store.sns import SnsStore, Subscription, Topic
+
+PAGE = 100
+MAX_TAGS = 50
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_TOPIC_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(?P<name>[^:]+)$"
+)
+_SQS_ARN = re.compile(r"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$")
+_LAMBDA_ARN = re.compile(
+    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?$"
+)
+PENDING = "pending confirmation"
+Timestamp = Callable[[], str]
+
+
+def check_topic_arn(arn: str | None, what: str = "TopicArn") -> str:
+    if not arn or not _TOPIC_ARN.match(arn):
+        raise InvalidParameter(what)
+    return arn
+
+
+def _page_token(last: str) -> str:
+    return base64.urlsafe_b64encode(last.encode()).decode()
+
+
+def _after(token: str | None) -> str:
+    if not token:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidParameter("NextToken") from None
+
+
+class SnsService:
+    def __init__(
+        self,
+        store: SnsStore,
+        deliveries: Deliveries,
+        region: str,
+        timestamp: Timestamp = lambda: iso8601(time.time()),
+    ) -> None:
+        self.store = store
+        self.deliveries = deliveries
+        self.region = region
+        self.timestamp = timestamp
+        self.topics: dict[str, Topic] = {}
+        self.subscriptions: dict[str, Subscription] = {}
+
+    async def start(self) -> None:
+        topics, subscriptions = await self.store.load()
+        self.topics = {t.arn: t for t in topics}
+        self.subscriptions = {s.arn: s for s in subscriptions}
+
+    # topics -----------------------------------------------------------------------------
+    def topic(self, arn: str | None, what: str = "TopicArn") -> Topic:
+        topic = self.topics.get(check_topic_arn(arn, what))
+        if topic is None:
+            raise NotFound("Topic does not exist")
+        return topic
+
+    def subscribers(self, topic_arn: str) -> list[Subscription]:
+        return [s for s in self.subscriptions.values() if s.topic_arn == topic_arn]
+
+    async def create_topic(
+        self, account: str, name: str, attributes: dict[str, str], tags: list[dict[str, str]]
+    ) -> str:
+        if name.endswith(".fifo") or attributes.get("FifoTopic") == "true":
+            raise InvalidParameter("Topic Name", "Nimbus does not support FIFO topics")
+        if not _TOPIC_NAME.match(name):
+            raise InvalidParameter("Topic Name")
+        attributes = {k: v for k, v in attributes.items() if k != "FifoTopic"}
+        for key, value in attributes.items():
+            sns_attributes.check_topic_attribute(key, value)
+        tag_map = _tags(tags)
+        arn = f"arn:aws:sns:{self.region}:{account}:{name}"
+        existing = self.topics.get(arn)
+        if existing is not None:
+            if any(existing.attributes.get(k, "") != v for k, v in attributes.items()):
+                raise InvalidParameter(
+                    "Attributes", "Topic already exists with different attributes"
+                )
+            if tag_map and tag_map != existing.tags:
+                raise InvalidParameter("Tags", "Topic already exists with different tags")
+            return arn
+        topic = Topic(arn, account, name, attributes, tag_map, time.time())
+        await self.store.put_topic(topic)
+        self.topics[arn] = topic
+        return arn
+
+    def list_topics(self, account: str, token: str | None) -> dict[str, Any]:
+        after = _after(token)
+        arns = sorted(a for a, t in self.topics.items() if t.account_id == account and a > after)
+        out: dict[str, Any] = {"Topics": [{"TopicArn": a} for a in arns[:PAGE]]}
+        if len(arns) > PAGE:
+            out["NextToken"] = _page_token(arns[PAGE - 1])
+        return out
+
+    async def delete_topic(self, arn: str) -> None:
+        check_topic_arn(arn)
+        if arn not in self.topics:
+            return  # AWS: deleting a topic that does not exist is no error
+        await self.store.delete_topic(arn)
+        self.topics.pop(arn, None)
+        for sub in self.subscribers(arn):
+            self.subscriptions.pop(sub.arn, None)
+
+    def get_topic_attributes(self, arn: str) -> dict[str, str]:
+        topic = self.topic(arn)
+        return sns_attributes.topic_attributes(topic, self.subscribers(arn))
+
+    async def set_topic_attribute(self, arn: str, name: str, value: str | None) -> None:
+        topic = self.topic(arn)
+        value = value or ""
+        sns_attributes.check_topic_attribute(name, value)
+        attributes = dict(topic.attributes)
+        if value == "" and name != "DisplayName":
+            attributes.pop(name, None)
+        else:
+            attributes[name] = value
+        updated = Topic(
+            topic.arn, topic.account_id, topic.name, attributes, topic.tags, topic.created
+        )
+        await self.store.put_topic(updated)
+        self.topics[arn] = updated
+
+    # tags -------------------------------------------------------------------------------
+    def _tagged(self, arn: str) -> Topic:
+        topic = self.topics.get(arn)
+        if topic is None:
+            raise ResourceNotFound("Resource does not exist")
+        return topic
+
+    def list_tags(self, arn: str) -> list[dict[str, str]]:
+        return [{"Key": k, "Value": v} for k, v in self._tagged(arn).tags.items()]
+
+    async def tag(self, arn: str, tags: list[dict[str, str]]) -> None:
+        topic = self._tagged(arn)
+        merged = {**topic.tags, **_tags(tags)}
+        if len(merged) > MAX_TAGS:
+            raise TagLimitExceeded("Could not complete request: tag quota of per resource exceeded")
+        await self._retag(topic, merged)
+
+    async def untag(self, arn: str, keys: list[str]) -> None:
+        topic = self._tagged(arn)
+        await self._retag(topic, {k: v for k, v in topic.tags.items() if k not in keys})
+
+    async def _retag(self, topic: Topic, tags: dict[str, str]) -> None:
+        updated = Topic(
+            topic.arn, topic.account_id, topic.name, topic.attributes, tags, topic.created
+        )
+        await self.store.put_topic(updated)
+        self.topics[topic.arn] = updated
+
+    # subscriptions ----------------------------------------------------------------------
+    async def subscribe(
+        self,
+        account: str,
+        topic_arn: str,
+        protocol: str,
+        endpoint: str | None,
+        attributes: dict[str, str],
+        return_arn: bool,
+    ) -> str:
+        topic = self.topic(topic_arn)
+        endpoint = _check_endpoint(protocol, endpoint)
+        wanted = sns_attributes.check_subscription_attributes(protocol, attributes)
+        for sub in self.subscribers(topic.arn):
+            if sub.protocol == protocol and sub.endpoint == endpoint:
+                if wanted and any(sub.attributes.get(k) != v for k, v in wanted.items()):
+                    raise InvalidParameter(
+                        "Attributes", "Subscription already exists with different attributes"
+                    )
+                return sub.arn if sub.confirmed or return_arn else PENDING
+        http = protocol in ("http", "https")
+        sub = Subscription(
+            f"{topic.arn}:{uuid.uuid4()}",
+            account,
+            topic.arn,
+            protocol,
+            endpoint,
+            wanted,
+            confirmed=not http,
+            token=secrets.token_hex(64) if http else None,
+            created=time.time(),
+        )
+        await self.store.put_subscription(sub)
+        self.subscriptions[sub.arn] = sub
+        if http:
+            version = topic.attributes.get("SignatureVersion", "1")
+            self.deliveries.confirm_http(sub, str(uuid.uuid4()), self.timestamp(), version)
+            return sub.arn if return_arn else PENDING
+        return sub.arn
+
+    async def confirm(self, topic_arn: str, token: str, authenticated: bool = True) -> str:
+        self.topic(topic_arn)
+        for sub in self.subscribers(topic_arn):
+            if sub.token is not None and secrets.compare_digest(sub.token, token):
+                if not sub.confirmed:
+                    sub.confirmed = True
+                    sub.attributes["ConfirmationWasAuthenticated"] = str(authenticated).lower()
+                    await self.store.put_subscription(sub)
+                return sub.arn
+        raise InvalidParameter("Token")
+
+    def subscription(self, arn: str | None) -> Subscription:
+        if not arn or arn.count(":") < 5:
+            raise InvalidParameter(
+                "SubscriptionArn",
+                f"An ARN must have at least 6 elements, not {(arn or '').count(':') + 1}",
+            )
+        sub = self.subscriptions.get(arn)
+        if sub is None:
+            raise NotFound("Subscription does not exist")
+        return sub
+
+    async def unsubscribe(self, arn: str) -> None:
+        try:
+            self.subscription(arn)
+        except NotFound:
+            return  # already gone: Unsubscribe is idempotent
+        await self.store.delete_subscription(arn)
+        self.subscriptions.pop(arn, None)
+
+    def list_subscriptions(
+        self, account: str, token: str | None, topic_arn: str | None = None
+    ) -> dict[str, Any]:
+        if topic_arn is not None:
+            self.topic(topic_arn)
+        after = _after(token)
+        subs = sorted(
+            (
+                s
+                for s in self.subscriptions.values()
+                if s.arn > after
+                and (s.topic_arn == topic_arn if topic_arn else s.account_id == account)
+            ),
+            key=lambda s: s.arn,
+        )
+        out: dict[str, Any] = {
+            "Subscriptions": [
+                {
+                    "SubscriptionArn": s.arn if s.confirmed else "PendingConfirmation",
+                    "Owner": s.account_id,
+                    "Protocol": s.protocol,
+                    "Endpoint": s.endpoint,
+                    "TopicArn": s.topic_arn,
+                }
+                for s in subs[:PAGE]
+            ]
+        }
+        if len(subs) > PAGE:
+            out["NextToken"] = _page_token(subs[PAGE - 1].arn)
+        return out
+
+    def get_subscription_attributes(self, arn: str) -> dict[str, str]:
+        return sns_attributes.subscription_attributes(self.subscription(arn))
+
+    async def set_subscription_attribute(self, arn: str, name: str, value: str | None) -> None:
+        sub = self.subscription(arn)
+        sub.attributes = sns_attributes.check_subscription_attributes(
+            sub.protocol, {name: value or ""}, sub.attributes
+        )
+        await self.store.put_subscription(sub)
+
+
+def _tags(tags: list[dict[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for tag in tags:
+        key, value = tag.get("Key", ""), tag.get("Value", "")
+        if not 1 <= len(key) <= 128 or len(value) > 256 or key.startswith("aws:"):
+            raise InvalidParameter("Tags", f"Invalid tag key or value: {key}")
+        out[key] = value
+    if len(out) > MAX_TAGS:
+        raise TagLimitExceeded("Could not complete request: tag quota of per resource exceeded")
+    return out
+
+
+def _check_endpoint(protocol: str, endpoint: str | None) -> str:
+    if protocol not in ("sqs", "lambda", "http", "https"):
+        raise InvalidParameter(f"Amazon SNS does not support this protocol string: {protocol}")
+    endpoint = endpoint or ""
+    if protocol == "sqs" and not _SQS_ARN.match(endpoint):
+        raise InvalidParameter("SQS endpoint ARN")
+    if protocol == "lambda" and not _LAMBDA_ARN.match(endpoint):
+        raise InvalidParameter("Lambda endpoint ARN")
+    if protocol in ("http", "https") and not endpoint.lower().startswith(f"{protocol}://"):
+        raise InvalidParameter("Endpoint must match the specified protocol")
+    return endpoint
