@@ -1,0 +1,130 @@
+"""SNS filter policies: AWS' validation messages and matching rules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from nimbus.protocol import sns_filter
+from nimbus.protocol.sns_errors import InvalidParameter
+
+
+def s(value: str) -> dict[str, str]:
+    return {"DataType": "String", "StringValue": value}
+
+
+def n(value: str) -> dict[str, str]:
+    return {"DataType": "Number", "StringValue": value}
+
+
+def arr(value: Any) -> dict[str, str]:
+    return {"DataType": "String.Array", "StringValue": json.dumps(value)}
+
+
+def attr_match(policy: dict[str, Any], attributes: dict[str, dict[str, str]]) -> bool:
+    parsed = sns_filter.parse(json.dumps(policy))
+    return sns_filter.matches(parsed, "MessageAttributes", "msg", attributes)
+
+
+def body_match(policy: dict[str, Any], body: Any) -> bool:
+    parsed = sns_filter.parse(json.dumps(policy), "MessageBody")
+    text = body if isinstance(body, str) else json.dumps(body)
+    return sns_filter.matches(parsed, "MessageBody", text, {})
+
+
+def test_exact_strings_and_numbers() -> None:
+    assert attr_match({"color": ["red", "blue"]}, {"color": s("blue")})
+    assert not attr_match({"color": ["red"]}, {"color": s("green")})
+    assert not attr_match({"color": ["red"]}, {})
+    assert attr_match({"price": [100]}, {"price": n("100.0")})
+    assert not attr_match({"price": [100]}, {"price": s("100")})  # a String is no number
+    assert not attr_match({"price": ["100"]}, {"price": n("100")})
+    # every key must match (AND), any value of a key (OR)
+    assert attr_match({"a": ["x"], "b": [1]}, {"a": s("x"), "b": n("1")})
+    assert not attr_match({"a": ["x"], "b": [1]}, {"a": s("x"), "b": n("2")})
+
+
+def test_prefix_suffix_ignore_case_anything_but() -> None:
+    assert attr_match({"k": [{"prefix": "ord"}]}, {"k": s("order-1")})
+    assert not attr_match({"k": [{"prefix": "ord"}]}, {"k": s("x-order")})
+    assert attr_match({"k": [{"suffix": ".png"}]}, {"k": s("a.png")})
+    assert attr_match({"k": [{"equals-ignore-case": "RED"}]}, {"k": s("red")})
+    assert attr_match({"k": [{"anything-but": ["a", "b"]}]}, {"k": s("c")})
+    assert not attr_match({"k": [{"anything-but": ["a", "b"]}]}, {"k": s("a")})
+    assert not attr_match({"k": [{"anything-but": "a"}]}, {})  # the attribute must exist
+    assert attr_match({"k": [{"anything-but": {"prefix": "test"}}]}, {"k": s("prod")})
+    assert not attr_match({"k": [{"anything-but": {"prefix": "test"}}]}, {"k": s("test-1")})
+
+
+def test_numeric_ranges_and_exists() -> None:
+    policy = {"price": [{"numeric": [">", 0, "<=", 150]}]}
+    assert attr_match(policy, {"price": n("150")})
+    assert not attr_match(policy, {"price": n("0")})
+    assert not attr_match(policy, {"price": s("5")})
+    assert attr_match({"k": [{"exists": True}]}, {"k": s("x")})
+    assert not attr_match({"k": [{"exists": True}]}, {})
+    assert attr_match({"k": [{"exists": False}]}, {"other": s("x")})
+    assert not attr_match({"k": [{"exists": False}]}, {"k": s("x")})
+
+
+def test_string_arrays_and_binary() -> None:
+    assert attr_match({"tags": ["b"]}, {"tags": arr(["a", "b"])})
+    assert not attr_match({"tags": ["c"]}, {"tags": arr(["a", "b"])})
+    binary = {"k": {"DataType": "Binary", "BinaryValue": b"x"}}
+    assert not attr_match({"k": [{"exists": True}]}, binary)
+
+
+def test_or_and_body_scope() -> None:
+    policy = {"$or": [{"a": ["1"]}, {"b": ["2"]}]}
+    assert attr_match(policy, {"b": s("2")})
+    assert not attr_match(policy, {"a": s("2")})
+    nested = {"order": {"status": ["paid"], "total": [{"numeric": [">=", 10]}]}}
+    assert body_match(nested, {"order": {"status": "paid", "total": 12}})
+    assert not body_match(nested, {"order": {"status": "paid", "total": 2}})
+    assert not body_match(nested, "not json")
+    assert body_match({"items": {"sku": ["x"]}}, {"items": [{"sku": "y"}, {"sku": "x"}]})
+
+
+def test_empty_policy_accepts_everything() -> None:
+    assert sns_filter.matches(sns_filter.parse("{}"), "MessageAttributes", "m", {})
+
+
+@pytest.mark.parametrize(
+    ("policy", "scope", "message"),
+    [
+        (
+            "{not json",
+            "MessageAttributes",
+            "Invalid parameter: FilterPolicy: failed to parse JSON.",
+        ),
+        ('["a"]', "MessageAttributes", "Invalid parameter: FilterPolicy: Filter policy must be"),
+        (
+            '{"a": []}',
+            "MessageAttributes",
+            "Invalid parameter: FilterPolicy: Empty arrays are not allowed",
+        ),
+        ('{"a": {"b": ["c"]}}', "MessageAttributes", "does not support nested filter policy"),
+        ('{"a": [{"numeric": ["<", "x"]}]}', "MessageAttributes", "Value of < must be numeric"),
+        ('{"a": [{"wildcard": "x*"}]}', "MessageAttributes", "Unrecognized match type wildcard"),
+        ('{"a": [{"foo": 1}]}', "MessageAttributes", "Unrecognized match type foo"),
+        ('{"a": [{"exists": "yes"}]}', "MessageAttributes", "exists match pattern must be either"),
+        (
+            json.dumps({k: ["x"] for k in "abcdef"}),
+            "MessageAttributes",
+            "Invalid parameter: FilterPolicy: Filter policy can not have more than 5 keys",
+        ),
+        (
+            json.dumps({k: list(range(10)) for k in "abc"}),
+            "MessageAttributes",
+            "Invalid parameter: FilterPolicy: Filter policy is too complex",
+        ),
+    ],
+)
+def test_invalid_policies(policy: str, scope: str, message: str) -> None:
+    with pytest.raises(InvalidParameter) as info:
+        sns_filter.parse(policy, scope)
+    assert info.value.code == "InvalidParameter"
+    assert message in info.value.message
+    assert info.value.message.startswith("Invalid parameter: FilterPolicy: ")
