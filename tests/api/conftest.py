@@ -53,3 +53,9 @@ def echo(lam: Any) -> str:
 def isolated() -> bool:
     """Whether environments get their own /tmp etc. (root, isolation not turned off)."""
     return os.geteuid() == 0 and os.environ.get("NIMBUS_ISOLATION", "auto") != "none"
+
+
+@pytest.fixture(scope="session")
+def sqs(server: NimbusServer) -> Any:
+    """A boto3 SQS client of the session server."""
+    return server.client("sqs", max_pool_connections=32)

@@ -146,7 +146,8 @@ def _validate(operation: OperationModel, params: dict[str, Any]) -> None:
     for name in shape.required_members:
         if params.get(name) is None:
             raise SqsMissingParameter(f"The request must contain the parameter {name}.")
-    errors = validate.validation_errors(shape, params)
+    # Attribute names are the service's to reject (InvalidAttributeName, in its words).
+    errors = [e for e in validate.validation_errors(shape, params) if "enum value set" not in e]
     if errors:
         raise SqsInvalidParameterValue(validate.summary(errors))
 
