@@ -240,10 +240,9 @@ class Nimbus:
             self.db, engine_config.price_per_request, engine_config.price_per_gb_second
         )
         # Event source mappings: pollers read the SQS service through QueueConsumer.
-        queues = getattr(self, "sqs", None)  # the SQS service, where it is wired
-        self.pollers = SqsPollers(queues, registry, self.engine) if queues is not None else None
+        self.pollers = SqsPollers(self.sqs, registry, self.engine)
         self.mappings = MappingService(
-            MappingStore(self.db), registry, queues, self.pollers, config.region
+            MappingStore(self.db), registry, self.sqs, self.pollers, config.region
         )
         await self.mappings.resume()
         # SNS: fans out to SQS (the queue sink: the SQS service, where it is wired), Lambda

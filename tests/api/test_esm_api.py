@@ -50,7 +50,7 @@ def gone(lam: Any, mapping_id: str) -> bool:
         try:
             lam.get_event_source_mapping(UUID=mapping_id)
         except ClientError as e:
-            return e.response["Error"]["Code"] == "ResourceNotFoundException"
+            return bool(e.response["Error"]["Code"] == "ResourceNotFoundException")
         time.sleep(0.05)
     return False
 
@@ -136,12 +136,14 @@ def test_settings_and_update(lam: Any, function: str, queue_arn: str) -> None:
     assert gone(lam, mapping_id)
 
 
-def test_validation(lam: Any, function: str, queue_arn: str) -> None:
+def test_validation(server: NimbusServer, lam: Any, function: str, queue_arn: str) -> None:
+    unchecked = server.client(parameter_validation=False)  # the server must check
+
     def refused(**fields: Any) -> tuple[int, str, str]:
         fields.setdefault("EventSourceArn", queue_arn)
         fields.setdefault("FunctionName", function)
         with pytest.raises(ClientError) as info:
-            lam.create_event_source_mapping(**fields)
+            unchecked.create_event_source_mapping(**fields)
         return error_of(info)
 
     assert refused(BatchSize=11) == (
@@ -205,13 +207,14 @@ def test_duplicate_mapping_conflicts(lam: Any, function: str, queue_arn: str) ->
 
 def test_unknown_uuid(lam: Any) -> None:
     missing = str(uuid.uuid4())
-    for call in (
-        lambda: lam.get_event_source_mapping(UUID=missing),
-        lambda: lam.update_event_source_mapping(UUID=missing, BatchSize=5),
-        lambda: lam.delete_event_source_mapping(UUID=missing),
-    ):
+    calls: list[tuple[Any, dict[str, Any]]] = [
+        (lam.get_event_source_mapping, {}),
+        (lam.update_event_source_mapping, {"BatchSize": 5}),
+        (lam.delete_event_source_mapping, {}),
+    ]
+    for call, fields in calls:
         with pytest.raises(ClientError) as info:
-            call()
+            call(UUID=missing, **fields)
         assert error_of(info) == (
             404,
             "ResourceNotFoundException",
