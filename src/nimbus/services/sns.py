@@ -53,9 +53,12 @@ def _after(token: str | None) -> str:
     if not token:
         return ""
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        after = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except (ValueError, UnicodeDecodeError):
-        raise InvalidParameter("NextToken") from None
+        after = ""
+    if not after.startswith("arn:"):
+        raise InvalidParameter("NextToken")
+    return after
 
 
 class SnsService:
