@@ -32,7 +32,7 @@ def counts(sqs: Any, url: str) -> tuple[int, int, int]:
     )
 
 
-ATTRIBUTES = {
+ATTRIBUTES: dict[str, dict[str, Any]] = {
     "trace.id": {"DataType": "String", "StringValue": "abc"},
     "trace.n": {"DataType": "Number", "StringValue": "42"},
     "blob": {"DataType": "Binary", "BinaryValue": b"\x00\xffbin"},
@@ -89,7 +89,9 @@ def test_attribute_selection(sqs: Any, queue: str) -> None:
 
 
 def test_batch_send_and_delete(sqs: Any, queue: str) -> None:
-    entries = [{"Id": f"e-{i}", "MessageBody": f"body {i}"} for i in range(10)]
+    entries: list[dict[str, Any]] = [
+        {"Id": f"e-{i}", "MessageBody": f"body {i}"} for i in range(10)
+    ]
     entries[3]["MessageAttributes"] = {"k": {"DataType": "String", "StringValue": "v"}}
     sent = sqs.send_message_batch(QueueUrl=queue, Entries=entries)
     assert sent["Failed"] == []

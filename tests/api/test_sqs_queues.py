@@ -63,15 +63,16 @@ def test_missing_queue_is_queue_does_not_exist(sqs: Any, server: NimbusServer) -
     )
     assert info.value.response["Error"]["Type"] == "Sender"
     missing = f"{server.endpoint}/{ACCOUNT}/{unique('nope')}"
-    for call in (
-        lambda: sqs.send_message(QueueUrl=missing, MessageBody="x"),
-        lambda: sqs.receive_message(QueueUrl=missing),
-        lambda: sqs.get_queue_attributes(QueueUrl=missing),
-        lambda: sqs.delete_queue(QueueUrl=missing),
-        lambda: sqs.purge_queue(QueueUrl=missing),
-    ):
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("send_message", {"MessageBody": "x"}),
+        ("receive_message", {}),
+        ("get_queue_attributes", {}),
+        ("delete_queue", {}),
+        ("purge_queue", {}),
+    ]
+    for operation, extra in calls:
         with pytest.raises(sqs.exceptions.QueueDoesNotExist):
-            call()
+            getattr(sqs, operation)(QueueUrl=missing, **extra)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +114,7 @@ def test_invalid_names_and_unknown_attributes(sqs: Any) -> None:
     assert error_of(info)[1] == "InvalidParameterValue"
     url = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]
     with pytest.raises(ClientError) as info:
-        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Bogus"])  # type: ignore[list-item]
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Bogus"])
     assert error_of(info) == (400, "InvalidAttributeName", "Unknown Attribute Bogus.")
 
 
