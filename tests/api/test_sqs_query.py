@@ -82,7 +82,7 @@ def test_round_trip_over_query(query: QueryClient, sqs: Any) -> None:
     )["QueueUrl"]
     assert url.endswith(f"/{name}")
     assert query.call("GetQueueUrl", QueueName=name)["QueueUrl"] == url
-    attributes = {
+    attributes: dict[str, dict[str, Any]] = {
         "s": {"DataType": "String", "StringValue": "v & <x>"},
         "b": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
     }
