@@ -113,7 +113,8 @@ class BucketNotifications:
         test = s3_event.s3_test_event(bucket, time.time(), request_id).decode()
         failed: list[tuple[str, str]] = []
         seen: set[str] = set()
-        for target in targets:
+        order = {"queue": 0, "topic": 1, "lambda": 2}
+        for target in sorted(targets, key=lambda t: order[t.kind]):
             if target.arn not in seen:
                 seen.add(target.arn)
                 if not await self._reachable(target, test):
