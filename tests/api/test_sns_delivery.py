@@ -348,3 +348,19 @@ def test_topics_and_subscriptions_survive_restart(make_server: Any, tmp_path: Pa
     sns.publish(TopicArn=topic, Message="after restart")
     assert [m["Body"] for m in drain(sqs, url)] == ["after restart"]
     assert (tmp_path / "keep" / "sns" / "signing-cert.pem").read_bytes() == cert
+
+
+def test_undeliverable_messages_go_to_the_redrive_queue(sns: Any, sqs: Any) -> None:
+    topic = sns.create_topic(Name=unique("redrive"))["TopicArn"]
+    dlq_url, dlq_arn = new_queue(sqs)
+    gone = dlq_arn.rsplit(":", 1)[0] + ":" + unique("never-created")
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=gone,
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn})},
+    )
+    message_id = sns.publish(TopicArn=topic, Message="nowhere to go")["MessageId"]  # still 200
+    (dead,) = drain(sqs, dlq_url)
+    document = json.loads(dead["Body"])
+    assert (document["MessageId"], document["Message"]) == (message_id, "nowhere to go")

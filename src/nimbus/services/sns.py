@@ -7,6 +7,7 @@ written through to the store before each reply.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import secrets
 import time
@@ -113,8 +114,12 @@ class SnsService:
                 raise InvalidParameter("Tags", "Topic already exists with different tags")
             return arn
         topic = Topic(arn, account, name, attributes, tag_map, time.time())
-        await self.store.put_topic(topic)
-        self.topics[arn] = topic
+        self.topics[arn] = topic  # before the write: a concurrent twin finds it (no await)
+        try:
+            await self.store.put_topic(topic)
+        except BaseException:
+            self.topics.pop(arn, None)
+            raise
         return arn
 
     def list_topics(self, account: str, token: str | None) -> dict[str, Any]:
@@ -213,8 +218,12 @@ class SnsService:
             token=secrets.token_hex(64) if http else None,
             created=time.time(),
         )
-        await self.store.put_subscription(sub)
-        self.subscriptions[sub.arn] = sub
+        self.subscriptions[sub.arn] = sub  # before the write: a concurrent twin finds it
+        try:
+            await self.store.put_subscription(sub)
+        except BaseException:
+            self.subscriptions.pop(sub.arn, None)
+            raise
         if http:
             version = topic.attributes.get("SignatureVersion", "1")
             self.deliveries.confirm_http(sub, str(uuid.uuid4()), self.timestamp(), version)
@@ -226,9 +235,11 @@ class SnsService:
         for sub in self.subscribers(topic_arn):
             if sub.token is not None and secrets.compare_digest(sub.token, token):
                 if not sub.confirmed:
-                    sub.confirmed = True
-                    sub.attributes["ConfirmationWasAuthenticated"] = str(authenticated).lower()
-                    await self.store.put_subscription(sub)
+                    attributes = dict(sub.attributes)
+                    attributes["ConfirmationWasAuthenticated"] = str(authenticated).lower()
+                    confirmed = dataclasses.replace(sub, confirmed=True, attributes=attributes)
+                    await self.store.put_subscription(confirmed)
+                    self.subscriptions[sub.arn] = confirmed
                 return sub.arn
         raise InvalidParameter("Token")
 
@@ -287,10 +298,11 @@ class SnsService:
 
     async def set_subscription_attribute(self, arn: str, name: str, value: str | None) -> None:
         sub = self.subscription(arn)
-        sub.attributes = sns_attributes.check_subscription_attributes(
+        attributes = sns_attributes.check_subscription_attributes(
             sub.protocol, {name: value or ""}, sub.attributes
         )
-        await self.store.put_subscription(sub)
+        await self.store.put_subscription(dataclasses.replace(sub, attributes=attributes))
+        sub.attributes = attributes  # only once stored
 
 
 def _tags(tags: list[dict[str, str]]) -> dict[str, str]:
