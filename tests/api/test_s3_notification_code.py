@@ -25,7 +25,7 @@ def code_bucket(s3: Any) -> str:
 
 
 def test_create_and_update_from_s3(lam: Any, s3: Any, code_bucket: str) -> None:
-    v1, v2 = make_zip(VERSION='"v1"'), make_zip(VERSION='"v2"')
+    v1, v2 = make_zip(VERSION="v1"), make_zip(VERSION="v2")
     s3.put_object(Bucket=code_bucket, Key="pkg/app.zip", Body=v1)
     name = unique("s3code")
     created = lam.create_function(
@@ -51,8 +51,8 @@ def test_object_version(lam: Any, s3: Any) -> None:
     bucket = unique("s3code-v")
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    old = s3.put_object(Bucket=bucket, Key="app.zip", Body=make_zip(VERSION='"old"'))
-    s3.put_object(Bucket=bucket, Key="app.zip", Body=make_zip(VERSION='"new"'))
+    old = s3.put_object(Bucket=bucket, Key="app.zip", Body=make_zip(VERSION="old"))
+    s3.put_object(Bucket=bucket, Key="app.zip", Body=make_zip(VERSION="new"))
     name = unique("s3code")
     lam.create_function(
         FunctionName=name,
@@ -110,7 +110,7 @@ def test_not_a_zip_in_s3(lam: Any, s3: Any, code_bucket: str) -> None:
 
 def test_aws_cli_from_s3(server: NimbusServer, s3: Any, code_bucket: str, tmp_path: Path) -> None:
     package = tmp_path / "app.zip"
-    package.write_bytes(make_zip(VERSION='"cli"'))
+    package.write_bytes(make_zip(VERSION="cli"))
     server.aws("s3", "cp", str(package), f"s3://{code_bucket}/cli/app.zip")
     name = unique("s3code-cli")
     created = json.loads(
