@@ -229,10 +229,10 @@ def test_list_arguments(s3: Any, upload: tuple[str, str, str]) -> None:
     assert error_of(uploads)[:2] == (400, "InvalidArgument")
 
 
-def test_raw_error_xml(server: NimbusServer) -> None:
-    """The body as AWS sends it: <Error> with Code, Message, UploadId, RequestId."""
+def raw_get(server: NimbusServer, path: str) -> urllib.error.HTTPError:
+    """A signed GET that fails: the HTTP error with its body unread."""
     credentials = server.credentials
-    url = f"{server.endpoint}/{unique('raw')}/key?uploadId=nothing"
+    url = f"{server.endpoint}{path}"
     request = AWSRequest(method="GET", url=url)
     request.headers["x-amz-content-sha256"] = hashlib.sha256(b"").hexdigest()
     signer = S3SigV4Auth(
@@ -242,10 +242,23 @@ def test_raw_error_xml(server: NimbusServer) -> None:
     raw = urllib.request.Request(url, headers=dict(request.headers.items()), method="GET")
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(raw, timeout=10)
-    assert info.value.code == 404
-    assert info.value.headers["Content-Type"] == "application/xml"
-    root = ET.fromstring(info.value.read())
+    return info.value
+
+
+def test_raw_error_xml(server: NimbusServer, upload: tuple[str, str, str]) -> None:
+    """The body as AWS sends it: <Error> with Code, Message, UploadId, RequestId, HostId."""
+    bucket, key, _ = upload
+    error = raw_get(server, f"/{bucket}/{key}?uploadId=nothing")
+    assert error.code == 404
+    assert error.headers["Content-Type"] == "application/xml"
+    root = ET.fromstring(error.read())
     assert root.tag == "Error"
-    # No such bucket comes first, as in AWS.
-    assert root.findtext("Code") == "NoSuchBucket"
-    assert root.findtext("RequestId")
+    assert root.findtext("Code") == "NoSuchUpload"
+    assert root.findtext("Message") == NO_SUCH_UPLOAD
+    assert root.findtext("UploadId") == "nothing"
+    assert root.findtext("RequestId") == error.headers["x-amz-request-id"]
+    assert root.findtext("HostId")
+    # A missing bucket is reported before the upload, as AWS does.
+    missing = raw_get(server, f"/{unique('raw')}/key?uploadId=nothing")
+    assert missing.code == 404
+    assert ET.fromstring(missing.read()).findtext("Code") == "NoSuchBucket"

@@ -305,6 +305,7 @@ class UploadInfo:
     storage_class: str
     checksum_algorithm: str | None
     checksum_type: str | None
+    owner_name: str | None = None  # DisplayName (the ID when None)
 
 
 def list_parts_result(
@@ -327,7 +328,8 @@ def list_parts_result(
         if algorithm and p.checksum:
             inner += _el(f"Checksum{algorithm}", p.checksum)
         inner += "</Part>"
-    inner += _owner("Initiator", upload.owner) + _owner("Owner", upload.owner)
+    inner += _owner("Initiator", upload.owner, upload.owner_name)
+    inner += _owner("Owner", upload.owner, upload.owner_name)
     inner += _el("StorageClass", upload.storage_class)
     inner += _el("ChecksumAlgorithm", algorithm) + _el("ChecksumType", upload.checksum_type)
     return _xml("ListPartsResult", inner)
@@ -362,7 +364,8 @@ def list_uploads_result(
     inner += _el("IsTruncated", truncated)
     for u in uploads:
         inner += "<Upload>" + _el("Key", enc(u.key)) + _el("UploadId", u.upload_id)
-        inner += _owner("Initiator", u.owner) + _owner("Owner", u.owner)
+        inner += _owner("Initiator", u.owner, u.owner_name)
+        inner += _owner("Owner", u.owner, u.owner_name)
         inner += _el("StorageClass", u.storage_class) + _el("Initiated", iso_time(u.initiated))
         inner += _el("ChecksumAlgorithm", u.checksum_algorithm)
         inner += _el("ChecksumType", u.checksum_type) + "</Upload>"

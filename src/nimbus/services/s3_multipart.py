@@ -1,7 +1,7 @@
 """S3 multipart uploads: create, upload (and copy) parts, complete, abort, list.
 
-Part bytes stream to a file as they arrive (never a whole part in memory), hashed on the
-way (MD5 for the ETag, the upload's checksum algorithm), fsynced, then recorded
+Part bytes stream to a file as they arrive (never a whole part in memory: the API layer's
+receiver hashes and verifies them on the way), are fsynced, then recorded
 (store/s3_uploads.py). Completion copies the parts into one staged file of the object
 store in the kernel (copy_file_range: the data never pass through Python) and commits it
 there atomically; the upload and its part files are then removed.
@@ -15,14 +15,13 @@ import itertools
 import os
 import shutil
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from nimbus.errors import (
     BadDigest,
-    EntityTooLarge,
     EntityTooSmall,
     InvalidArgument,
     InvalidPart,
@@ -40,6 +39,10 @@ INVALID_PART = (
     "One or more of the specified parts could not be found.  The part may not have been "
     "uploaded, or the specified entity tag may not match the part's entity tag."
 )
+
+
+# Streams a part's body into the path given, verifying it: (size, MD5 hex, checksums).
+Receiver = Callable[[Path], Awaitable[tuple[int, str, dict[str, str]]]]
 
 
 class MultipartObjects(Protocol):
@@ -118,6 +121,7 @@ class MultipartService:
             bucket,
             key,
         ):
+            await self.objects.check_bucket(account, bucket)  # NoSuchBucket comes first
             raise NoSuchUpload(UploadId=upload_id)
         return upload
 
@@ -156,24 +160,32 @@ class MultipartService:
         key: str,
         upload_id: str,
         number_text: str,
-        body: AsyncIterable[bytes],
-        headers: Mapping[str, str],
+        receive: Receiver,
+        declared: set[str],
     ) -> Part:
+        """`receive` streams the body into the path it is given and verifies what the request
+        declared (Content-MD5, x-amz-checksum-*: the algorithms in `declared`)."""
         number = _part_number(number_text)
         upload = await self._upload(account, bucket, key, upload_id)
-        md5 = sums.declared_md5(headers)
-        declared = sums.declared_checksums(headers)
-        wanted = _checked_algorithms(upload, declared, headers)
+        algorithm = upload.checksum_algorithm
+        for given in declared:
+            if algorithm is not None and given != algorithm:
+                raise InvalidS3Request(
+                    "Checksum Type mismatch occurred, expected checksum Type: "
+                    f"{algorithm.lower()}, actual checksum Type: {given.lower()}"
+                )
         path = self.store.new_part_file(upload_id, number)
-        hasher = sums.Hasher(wanted)
         try:
-            await _write(path, body, hasher)
-            sums.verify(hasher, md5, declared)
+            size, md5, checksums = await receive(path)
+            # Durable before the reply; the upload's checksum if the request carried none.
+            checksum = await asyncio.to_thread(_finish_part, path, algorithm, checksums)
         except BaseException:
             with contextlib.suppress(OSError):
                 path.unlink()
             raise
-        return await self._record(upload, number, path, hasher)
+        part = Part(number, size, md5, checksum, time.time(), path.name)
+        await self._record(upload, part, path)
+        return part
 
     async def upload_part_copy(
         self,
@@ -226,15 +238,6 @@ class MultipartService:
             raise
         finally:
             handle.close()
-        return await self._record(upload, number, path, hasher)
-
-    async def _record(self, upload: Upload, number: int, path: Path, hasher: sums.Hasher) -> Part:
-        if hasher.size > proto.MAX_PART_SIZE:
-            with contextlib.suppress(OSError):
-                path.unlink()
-            raise EntityTooLarge(
-                ProposedSize=str(hasher.size), MaxSizeAllowed=str(proto.MAX_PART_SIZE)
-            )
         algorithm = upload.checksum_algorithm
         part = Part(
             number,
@@ -244,10 +247,13 @@ class MultipartService:
             time.time(),
             path.name,
         )
+        await self._record(upload, part, path)
+        return part
+
+    async def _record(self, upload: Upload, part: Part, path: Path) -> None:
         async with self._locked(upload.upload_id):
             if not await self.store.put_part(upload.upload_id, part):
                 raise NoSuchUpload(UploadId=upload.upload_id)
-        return part
 
     # complete / abort --------------------------------------------------------------------
     async def complete(
@@ -418,22 +424,6 @@ def _part_number(text: str) -> int:
     return number
 
 
-def _checked_algorithms(
-    upload: Upload, declared: Mapping[str, str], headers: Mapping[str, str]
-) -> set[str]:
-    """The algorithms to compute over a part: the upload's and any the request declares,
-    which must be the upload's when it has one."""
-    algorithm = upload.checksum_algorithm
-    sdk = sums.algorithm_header(headers.get("x-amz-sdk-checksum-algorithm"))
-    for given in [*declared, *([sdk] if sdk else [])]:
-        if algorithm is not None and given != algorithm:
-            raise InvalidS3Request(
-                "Checksum Type mismatch occurred, expected checksum Type: "
-                f"{algorithm.lower()}, actual checksum Type: {given.lower()}"
-            )
-    return set(declared) | ({algorithm} if algorithm else set())
-
-
 def _object_checksum(
     upload: Upload, parts: list[Part], headers: Mapping[str, str]
 ) -> tuple[str, str] | None:
@@ -451,22 +441,17 @@ def _object_checksum(
     return algorithm, proto.composite_checksum(algorithm, checksums)
 
 
-async def _write(path: Path, body: AsyncIterable[bytes], hasher: sums.Hasher) -> None:
-    """Stream `body` into a new file at `path`, hashing it; fsynced when this returns."""
-    handle = await asyncio.to_thread(open, path, "xb")
-    try:
-        pending: list[bytes] = []
-        size = 0
-        async for chunk in body:
-            pending.append(chunk)
-            size += len(chunk)
-            if size >= _WRITE_BATCH:
-                await asyncio.to_thread(_write_batch, handle, b"".join(pending), hasher)
-                pending, size = [], 0
-        await asyncio.to_thread(_write_batch, handle, b"".join(pending), hasher)
-        await asyncio.to_thread(_sync, handle)
-    finally:
-        await asyncio.to_thread(handle.close)
+def _finish_part(path: Path, algorithm: str | None, checksums: Mapping[str, str]) -> str | None:
+    """Fsync a received part; its checksum of `algorithm`, computed from the file when the
+    request did not carry it (blocking)."""
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+        if algorithm is None or algorithm in checksums:
+            return checksums.get(algorithm) if algorithm else None
+        hasher = sums.Hasher({algorithm})
+        while data := f.read(_WRITE_BATCH):
+            hasher.update(data)
+        return hasher.checksum(algorithm)
 
 
 def _write_batch(handle: BinaryIO, data: bytes, hasher: sums.Hasher) -> None:

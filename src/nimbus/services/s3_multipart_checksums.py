@@ -1,13 +1,12 @@
-"""Checksums of a multipart upload's parts as the bytes stream by, and the checks S3 makes
-of the x-amz-checksum-* / Content-MD5 headers a part or a completion carries."""
+"""Checksums of multipart parts (copied parts, parts sent without the upload's checksum) and
+the checks of the checksum headers of CreateMultipartUpload."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
 
-from nimbus.errors import BadDigest, InvalidDigest, InvalidS3Request
+from nimbus.errors import InvalidS3Request
 from nimbus.protocol import s3_multipart as proto
 
 SUPPORTED = ", ".join(proto.ALGORITHMS)
@@ -75,41 +74,3 @@ def checksum_type(algorithm: str | None, value: str | None) -> str | None:
             "The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm."
         )
     return value
-
-
-def declared_checksums(headers: Mapping[str, str]) -> dict[str, str]:
-    """The x-amz-checksum-<algorithm> values a request carries (checked for form)."""
-    found: dict[str, str] = {}
-    for algorithm in proto.ALGORITHMS:
-        value = headers.get(f"x-amz-checksum-{algorithm.lower()}")
-        if value is None:
-            continue
-        if not proto.valid_checksum_value(algorithm, value):
-            raise InvalidS3Request(
-                f"Value for x-amz-checksum-{algorithm.lower()} header is invalid."
-            )
-        found[algorithm] = value
-    if len(found) > 1:
-        raise InvalidS3Request(
-            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
-        )
-    return found
-
-
-def declared_md5(headers: Mapping[str, str]) -> bytes | None:
-    value = headers.get("content-md5")
-    if value is None:
-        return None
-    digest = proto.content_md5(value)
-    if digest is None:
-        raise InvalidDigest()
-    return digest
-
-
-def verify(hasher: Hasher, md5: bytes | None, checksums: Mapping[str, str]) -> None:
-    """BadDigest unless the received bytes match what the headers declared."""
-    if md5 is not None and md5 != hasher.md5.digest():
-        raise BadDigest()
-    for algorithm, value in checksums.items():
-        if hasher.checksum(algorithm) != value:
-            raise BadDigest(f"The {algorithm} you specified did not match the calculated checksum.")
