@@ -15,6 +15,9 @@ from nimbus.api.events import events_api
 from nimbus.api.lambda_ import LambdaApi
 from nimbus.api.logs import logs_api
 from nimbus.api.nimbus_ import nimbus_api
+from nimbus.api.s3 import S3Api
+from nimbus.api.s3_notification import register as register_notifications
+from nimbus.api.s3_routes import s3_api
 from nimbus.api.sns import SnsApi, public_route
 from nimbus.api.sqs import SqsApi
 from nimbus.config import EngineConfig
@@ -35,6 +38,8 @@ from nimbus.services.registry import FunctionRegistry
 from nimbus.services.routes import Routes
 from nimbus.services.rule_targets import TargetDelivery
 from nimbus.services.rules import RulesService
+from nimbus.services.s3 import S3Service
+from nimbus.services.s3_notification import BucketNotifications
 from nimbus.services.scheduler import Scheduler
 from nimbus.services.sns import SnsService
 from nimbus.services.sns_delivery import PUBLIC_PREFIX, Deliveries, Urls
@@ -49,7 +54,9 @@ from nimbus.sources.url_gateway import UrlGateway
 from nimbus.store.code import CodeStore
 from nimbus.store.events import EventInvokeConfigs, EventQueue
 from nimbus.store.mappings import MappingStore
+from nimbus.store.objects import ObjectStore
 from nimbus.store.rules import RuleStore
+from nimbus.store.s3_notifications import NotificationStore
 from nimbus.store.sns import SnsStore
 from nimbus.store.sqlite import Database, MeteringWriter
 from nimbus.store.sqs import SqsStore
@@ -85,6 +92,13 @@ def async_config() -> AsyncConfig:
     )
 
 
+def _s3_hosts(host: str) -> tuple[str, ...]:
+    """Host names under which "<bucket>.<host>" addresses a bucket (virtual-host style)."""
+    extra = os.environ.get("NIMBUS_S3_HOSTS", "")  # e.g. "s3.example.internal,example.test"
+    names = [host, "localhost", *(h.strip() for h in extra.split(",") if h.strip())]
+    return tuple(dict.fromkeys(n for n in names if n not in ("0.0.0.0", "::", "")))
+
+
 class Nimbus:
     """The ASGI application: lifespan starts and stops everything; HTTP goes to the edge."""
 
@@ -101,6 +115,9 @@ class Nimbus:
         self.gateway: Any = None  # the HTTP gateway's ASGI app
         self.scheduler: Scheduler | None = None
         self.queue: EventQueue | None = None
+        self.s3: S3Service | None = None
+        self.s3_api: S3Api | None = None  # other S3 modules register operations here
+        self.object_store: ObjectStore | None = None
         self.sqs: SqsService | None = None
         self.mappings: MappingService | None = None
         self.pollers: SqsPollers | None = None
@@ -261,6 +278,23 @@ class Nimbus:
         await sns_service.start()
         self.sns = Publisher(sns_service)
         destinations.register("sns", self.sns.deliver_destination)
+        self.object_store = ObjectStore(self.db, data / "s3")
+        await self.object_store.start()
+        self.s3 = S3Service(self.object_store, config.region)
+        self.s3_api = s3_api(self.s3, _s3_hosts(config.host))
+        # Bucket notifications (S3 -> Lambda through the async queue, SQS, SNS) and
+        # CreateFunction with Code.S3Bucket/S3Key.
+        notifications = BucketNotifications(
+            NotificationStore(self.db),
+            self.async_invoke,
+            registry,
+            config.region,
+            queues=self.sqs,
+            topics=self.sns,
+        )
+        self.s3.events = notifications
+        register_notifications(self.s3_api, self.s3, notifications)
+        functions.objects = self.s3
         adapters: dict[str, ServiceAdapter] = {
             "lambda": LambdaApi(functions, invoke, event_config, function_urls, self.mappings),
             "logs": logs_api(LogsService(log_store, config.region)),
@@ -268,6 +302,7 @@ class Nimbus:
             "events": events_api(rules),
             "sns": SnsApi(sns_service, self.sns),
             "sqs": SqsApi(self.sqs),
+            "s3": self.s3_api,
         }
         self.edge = Edge(
             adapters,
@@ -312,6 +347,8 @@ class Nimbus:
             await self.queue.close()
         if self.engine is not None:
             await self.engine.close()  # drains in-flight invocations first
+        if self.object_store is not None:
+            await self.object_store.close()
         if self.sqs is not None:
             await self.sqs.close()  # pending write-behind (deletes, receive counts) flushed
         if self.metering is not None:

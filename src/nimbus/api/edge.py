@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from nimbus.errors import AuthFailure, NimbusError, RequestEntityTooLarge, UnrecognizedClient
 from nimbus.protocol import restjson, sigv4
@@ -16,6 +16,9 @@ from nimbus.protocol import restjson, sigv4
 log = logging.getLogger("nimbus.edge")
 MAX_BODY = 69_905_067  # a 50 MB zip, base64-encoded in a CreateFunction body
 Response = tuple[int, list[tuple[str, str]], bytes]
+# A streamed reply (S3 GetObject): the adapter sets Content-Length itself (or leaves it out:
+# chunked); the edge sends each piece as it comes, never the whole body at once.
+StreamingResponse = tuple[int, list[tuple[str, str]], bytes | AsyncIterator[bytes]]
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -32,10 +35,74 @@ class ApiRequest:
     headers: dict[str, str]  # lower-case names
     body: bytes
     request_id: str
+    # Streaming adapters (S3) get b"" in `body` and the body here, still to be received.
+    body_stream: BodyStream | None = None
+    signing: sigv4.SignedRequestInfo | None = None  # None under --auth open
 
 
 class ServiceAdapter(Protocol):
-    async def handle(self, request: ApiRequest) -> Response: ...
+    async def handle(self, request: ApiRequest) -> StreamingResponse: ...
+
+
+class StreamingAdapter(Protocol):
+    """An adapter that takes bodies as streams (no size limit at the edge) and may stream
+    replies. The edge verifies the signature from the headers/query only; the adapter checks
+    the payload against a signed x-amz-content-sha256 (sigv4.payload_hash_to_check)."""
+
+    streams_body: bool  # True: marks the adapter for the edge (a cheap attribute test)
+
+    async def handle(self, request: ApiRequest) -> StreamingResponse: ...
+
+    def error_response(
+        self, error: NimbusError, request_id: str, method: str, raw_path: str
+    ) -> Response:
+        """Errors raised at the edge (authentication), in the service's own shape."""
+        ...
+
+
+class BodyTooLarge(Exception):
+    """A body over the size the reader accepts."""
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its body was complete."""
+
+
+class BodyStream:
+    """A request body as it arrives (an S3 object may be 5 GB: never held whole).
+    Iterate it once; `received` counts the bytes so far."""
+
+    __slots__ = ("_done", "_receive", "received")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._done = False
+        self.received = 0
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while not self._done:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self._done = True
+                raise ClientDisconnected
+            self._done = not message.get("more_body", False)
+            chunk: bytes = message.get("body", b"")
+            if chunk:
+                self.received += len(chunk)
+                yield chunk
+
+    async def read(self, limit: int) -> bytes:
+        """The whole body if it is at most `limit` bytes; raises BodyTooLarge otherwise."""
+        chunks: list[bytes] = []
+        async for chunk in self:
+            chunks.append(chunk)
+            if self.received > limit:
+                raise BodyTooLarge
+        return b"".join(chunks)
 
 
 class KeyLookup(Protocol):
@@ -58,11 +125,10 @@ class Edge:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = str(uuid.uuid4())
-        body = b""
+        response: StreamingResponse
         try:
-            body = await _read_body(receive)
-            response = await self._dispatch(scope, body, request_id)
-        except _BodyTooLarge:
+            response = await self._dispatch(scope, receive, request_id)
+        except BodyTooLarge:
             e = RequestEntityTooLarge(
                 f"Request must be smaller than {MAX_BODY} bytes for the "
                 f"{self._operation_of(scope)} operation"
@@ -82,6 +148,9 @@ class Edge:
                 "ServiceException", "Internal error", 500, request_id, "Service"
             )
         status, headers, out = response
+        if not isinstance(out, bytes):
+            await _send_stream(send, status, headers, out)
+            return
         await send(
             {
                 "type": "http.response.start",
@@ -102,52 +171,136 @@ class Edge:
         except Exception:  # any malformed request: the generic wording
             return "requested"
 
-    async def _dispatch(self, scope: Scope, body: bytes, request_id: str) -> Response:
+    async def _dispatch(self, scope: Scope, receive: Receive, request_id: str) -> StreamingResponse:
         raw_path = _raw_path(scope)
         for prefix, route in self.extra_routes.items():
             if raw_path.startswith(prefix):
-                return await route(scope, body)
-        request = sigv4.RawRequest.from_asgi(scope, raw_path, body)
-        headers = request.headers
-        info = sigv4.parse_request(request)
-        account = await self._authenticate(request, info)
+                return await route(scope, await _read_body(receive))
+        # The signature is in the headers/query: parse it before the body, so a streaming
+        # service (S3) can take the body as it comes.
+        request = sigv4.RawRequest.from_asgi(scope, raw_path, b"")
+        try:
+            info = sigv4.parse_request(request)
+        except NimbusError as e:
+            streaming = self._streaming_adapter(_guess_service(request))
+            if streaming is None:
+                raise
+            return streaming.error_response(e, request_id, request.method, raw_path)
         adapter = self.adapters.get(info.service)
         if adapter is None:
             raise UnrecognizedClient(f"Nimbus does not serve the '{info.service}' API (yet).")
-        query: dict[str, list[str]] = {}
-        for key, value in sigv4.parse_query(request.query_string):
-            query.setdefault(key, []).append(value)
-        header_map = {k.lower(): v for k, v in headers}
+        if getattr(adapter, "streams_body", False):
+            streaming = cast(StreamingAdapter, adapter)
+            return await self._stream(streaming, request, info, receive, request_id)
+        body = await _read_body(receive)
+        request = sigv4.RawRequest(
+            request.method, raw_path, request.query_string, request.headers, body, request.host
+        )
+        account = await self._authenticate(request, info)
         return await adapter.handle(
             ApiRequest(
                 account,
                 request.method,
                 raw_path.split("?", 1)[0],
-                query,
-                header_map,
+                _query(request.query_string),
+                {k.lower(): v for k, v in request.headers},
                 body,
                 request_id,
             )
         )
 
-    async def _authenticate(self, request: sigv4.RawRequest, info: sigv4.SignedRequestInfo) -> str:
+    def _streaming_adapter(self, service: str | None) -> StreamingAdapter | None:
+        adapter = self.adapters.get(service) if service else None
+        return cast(StreamingAdapter, adapter) if getattr(adapter, "streams_body", False) else None
+
+    async def _stream(
+        self,
+        adapter: StreamingAdapter,
+        request: sigv4.RawRequest,
+        info: sigv4.SignedRequestInfo,
+        receive: Receive,
+        request_id: str,
+    ) -> StreamingResponse:
+        raw_path = request.raw_path if isinstance(request.raw_path, str) else ""
+        try:
+            account = await self._authenticate(request, info, check_payload=False)
+        except NimbusError as e:
+            return adapter.error_response(e, request_id, request.method, raw_path)
+        return await adapter.handle(
+            ApiRequest(
+                account,
+                request.method,
+                raw_path.split("?", 1)[0],
+                _query(request.query_string),
+                {k.lower(): v for k, v in request.headers},
+                b"",
+                request_id,
+                BodyStream(receive),
+                info,
+            )
+        )
+
+    async def _authenticate(
+        self,
+        request: sigv4.RawRequest,
+        info: sigv4.SignedRequestInfo,
+        check_payload: bool = True,
+    ) -> str:
         if self.open_account is not None:
             return self.open_account
         found = await self.lookup(info.access_key)
         if found is None:
             raise UnrecognizedClient()
         secret, account = found
-        sigv4.verify(request, secret, dt.datetime.now(dt.UTC), info)
+        sigv4.verify(request, secret, dt.datetime.now(dt.UTC), info, check_payload=check_payload)
         return account
+
+
+def _query(query_string: str | bytes) -> dict[str, list[str]]:
+    query: dict[str, list[str]] = {}
+    for key, value in sigv4.parse_query(query_string):
+        query.setdefault(key, []).append(value)
+    return query
+
+
+def _guess_service(request: sigv4.RawRequest) -> str | None:
+    """Whose request is a malformed one (error path only): SigV2 is S3's alone; a SigV4
+    credential names its service even when the rest is broken."""
+    authorization = sigv4.header(request.headers, "authorization") or ""
+    query = sigv4.parse_query(request.query_string)
+    if authorization.startswith("AWS ") or any(k == "AWSAccessKeyId" for k, _ in query):
+        return "s3"
+    credential = next((v for k, v in query if k == "X-Amz-Credential"), "")
+    if "Credential=" in authorization:
+        credential = authorization.split("Credential=", 1)[1].split(",", 1)[0]
+    parts = credential.split("/")
+    return parts[3] if len(parts) >= 4 else None
+
+
+async def _send_stream(
+    send: Send, status: int, headers: list[tuple[str, str]], body: AsyncIterator[bytes]
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        }
+    )
+    try:
+        async for chunk in body:
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    finally:
+        closing = getattr(body, "aclose", None)
+        if closing is not None:
+            await closing()
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _raw_path(scope: Scope) -> str:
     """The path as on the wire (percent-encoding kept: signatures cover it)."""
     return str((scope.get("raw_path") or scope["path"].encode()).decode("latin-1"))
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -158,7 +311,7 @@ async def _read_body(receive: Receive) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            raise _BodyTooLarge
+            raise BodyTooLarge
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)

@@ -305,9 +305,17 @@ def _stamp(moment: datetime) -> str:
 
 
 def verify(
-    request: RawRequest, secret_key: str, now: datetime, info: SignedRequestInfo | None = None
+    request: RawRequest,
+    secret_key: str,
+    now: datetime,
+    info: SignedRequestInfo | None = None,
+    *,
+    check_payload: bool = True,
 ) -> None:
-    """Raise an AuthFailure unless `request` is signed with `secret_key` and is current."""
+    """Raise an AuthFailure unless `request` is signed with `secret_key` and is current.
+
+    check_payload=False: the body is still to come (S3 streams it); the caller checks it
+    against the signed x-amz-content-sha256 as it arrives (`payload_hash_to_check`)."""
     info = info or parse_request(request)
     _check_time(info, now if now.tzinfo else now.replace(tzinfo=UTC))
     if info.version == 4 and info.scope_date != info.amz_date[:8]:
@@ -319,7 +327,17 @@ def verify(
     expected = sign(request, info, secret_key)
     if not hmac.compare_digest(expected.encode(), info.signature.encode()):
         raise InvalidSignature()
-    _check_payload(request)
+    if check_payload:
+        _check_payload(request)
+
+
+def payload_hash_to_check(headers: Headers) -> str | None:
+    """The hex SHA-256 a streamed body must hash to: the signed x-amz-content-sha256, unless
+    it is UNSIGNED-PAYLOAD or a STREAMING-* form (those carry chunk signatures/trailers)."""
+    declared = header(headers, "x-amz-content-sha256")
+    if declared is None or declared == "UNSIGNED-PAYLOAD" or declared.startswith("STREAMING-"):
+        return None
+    return declared.lower()
 
 
 def _check_time(info: SignedRequestInfo, now: datetime) -> None:

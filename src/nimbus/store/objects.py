@@ -1,0 +1,445 @@
+"""The S3 object store: bucket and object-version records in SQLite, bytes in files.
+
+Writes are atomic: the bytes are fsynced and renamed into blobs/ (s3_blobs.BlobFiles),
+then the version's record is committed; concurrent writers share one transaction (group
+commit, as store/events.py). A write is durable when its call returns. Replaced blobs are
+unlinked after the commit (readers holding them open keep reading).
+
+For other S3 modules (multipart): get a path from `files.staging_path()` (or any path on
+the data directory's filesystem), write the object's bytes there, then make it the current
+version of bucket/key with `put()` (through S3Service.commit_object, which also emits the
+object event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import orjson
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from nimbus.errors import BucketNotEmpty, NimbusError, NoSuchBucket
+from nimbus.store.s3_blobs import BlobFiles
+from nimbus.store.s3_schema import s3_buckets as b
+from nimbus.store.s3_schema import s3_objects as o
+from nimbus.store.sqlite import Database
+
+log = logging.getLogger("nimbus.s3")
+NULL_VERSION = "null"  # the version id of objects written while versioning is off/suspended
+
+
+class ObjectMeta(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything an object version carries besides its bytes."""
+
+    size: int
+    etag: str  # without quotes: MD5 hex, or "<md5 of part md5s>-<parts>" for multipart
+    content_type: str = "binary/octet-stream"
+    headers: dict[str, str] = {}  # Content-Encoding/-Disposition/-Language, Cache-Control...
+    metadata: dict[str, str] = {}  # x-amz-meta-* (name without the prefix, lower case)
+    checksums: dict[str, str] = {}  # "CRC32" | "CRC32C" | "SHA1" | "SHA256" | ... -> base64
+    checksum_type: str | None = None  # FULL_OBJECT | COMPOSITE (multipart)
+    tags: dict[str, str] = {}
+    storage_class: str = "STANDARD"
+    parts_count: int | None = None
+
+
+_encode = msgspec.json.Encoder().encode
+_decode_meta = msgspec.json.Decoder(ObjectMeta).decode
+MARKER_META = ObjectMeta(size=0, etag="")
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    name: str
+    account_id: str
+    region: str
+    created: float
+    versioning: str | None = None  # None (never enabled) | "Enabled" | "Suspended"
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectVersion:
+    bucket: str
+    key: str
+    version_id: str  # NULL_VERSION unless written with versioning enabled
+    latest: bool
+    delete_marker: bool
+    last_modified: float
+    blob: str | None  # None for delete markers
+    meta: ObjectMeta
+    seq: int  # grows with every change to the store (event sequencers)
+
+    @property
+    def size(self) -> int:
+        return self.meta.size
+
+    @property
+    def etag(self) -> str:
+        return self.meta.etag
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    version_id: str | None  # the version removed or the marker created (None: unversioned)
+    delete_marker: bool  # a marker was created, or the version removed was one
+    removed: ObjectVersion | None  # the version that is gone, if any
+
+
+def new_version_id() -> str:
+    return secrets.token_urlsafe(24)  # 32 URL-safe characters
+
+
+def _bucket(row: Any) -> Bucket:
+    return Bucket(
+        row.name, row.account_id, row.region, row.created, row.versioning, orjson.loads(row.config)
+    )
+
+
+def _version(row: Any) -> ObjectVersion:
+    return ObjectVersion(
+        row.bucket,
+        row.key,
+        row.version_id,
+        bool(row.latest),
+        bool(row.delete_marker),
+        row.last_modified,
+        row.blob,
+        _decode_meta(row.meta),
+        row.id,
+    )
+
+
+Op = Callable[[AsyncConnection], Awaitable[Any]]
+
+
+class ObjectStore:
+    def __init__(self, db: Database, root: Path) -> None:
+        self.db = db
+        self.files = BlobFiles(root)
+        self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._wake = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._flusher = asyncio.create_task(self._flush_forever())
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self._flush()
+
+    # group commit ------------------------------------------------------------------------
+    async def write(self, op: Op) -> Any:
+        """Run `op` in the next shared transaction; its result once committed. An op may
+        raise a NimbusError only before it writes (that fails it alone)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((op, future))
+        self._wake.set()
+        return await future
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            results: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
+            try:
+                async with self.db.engine.begin() as c:
+                    for op, future in batch:
+                        try:
+                            results.append((future, None, await op(c)))
+                        except NimbusError as e:
+                            results.append((future, e, None))
+            except Exception as error:  # nothing was committed: every caller gets the error
+                log.exception("could not commit %d S3 changes", len(batch))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for future, failure, value in results:
+                if future.done():
+                    continue
+                if failure is not None:
+                    future.set_exception(failure)
+                else:
+                    future.set_result(value)
+
+    # buckets -------------------------------------------------------------------------------
+    async def create_bucket(self, bucket: Bucket) -> Bucket | None:
+        """None if created; else the bucket of that name that exists already."""
+
+        async def op(c: AsyncConnection) -> Bucket | None:
+            row = (await c.execute(select(b).where(b.c.name == bucket.name))).first()
+            if row is not None:
+                return _bucket(row)
+            await c.execute(
+                insert(b).values(
+                    name=bucket.name,
+                    account_id=bucket.account_id,
+                    region=bucket.region,
+                    created=bucket.created,
+                    versioning=bucket.versioning,
+                    config=orjson.dumps(bucket.config).decode(),
+                )
+            )
+            return None
+
+        found: Bucket | None = await self.write(op)
+        return found
+
+    async def get_bucket(self, name: str) -> Bucket | None:
+        async with self.db.engine.connect() as c:
+            row = (await c.execute(select(b).where(b.c.name == name))).first()
+        return _bucket(row) if row is not None else None
+
+    async def list_buckets(self, account_id: str) -> list[Bucket]:
+        async with self.db.engine.connect() as c:
+            rows = await c.execute(select(b).where(b.c.account_id == account_id).order_by(b.c.name))
+            return [_bucket(row) for row in rows]
+
+    async def delete_bucket(self, name: str) -> None:
+        async def op(c: AsyncConnection) -> None:
+            if (await c.execute(select(b.c.name).where(b.c.name == name))).first() is None:
+                raise NoSuchBucket(BucketName=name)
+            if (await c.execute(select(o.c.id).where(o.c.bucket == name).limit(1))).first():
+                raise BucketNotEmpty(BucketName=name)
+            await c.execute(delete(b).where(b.c.name == name))
+
+        await self.write(op)
+
+    async def update_bucket(self, name: str, **values: Any) -> None:
+        """Set `versioning` and/or `config` (a dict: the whole new config)."""
+        if "config" in values:
+            values["config"] = orjson.dumps(values["config"]).decode()
+
+        async def op(c: AsyncConnection) -> None:
+            result = await c.execute(update(b).where(b.c.name == name).values(**values))
+            if result.rowcount == 0:
+                raise NoSuchBucket(BucketName=name)
+
+        await self.write(op)
+
+    # objects -------------------------------------------------------------------------------
+    async def put(
+        self, bucket: str, key: str, staged: Path | None, meta: ObjectMeta
+    ) -> ObjectVersion:
+        """Make the file at `staged` (None: an empty object) the current version of
+        bucket/key with `meta`, as the bucket's versioning says: a new version id when
+        Enabled, else it replaces the "null" version. Durable when this returns; the file is
+        moved (no longer at `staged`). Raises NoSuchBucket."""
+        blob = await asyncio.to_thread(self.files.adopt, staged) if staged is not None else None
+
+        async def op(c: AsyncConnection) -> tuple[ObjectVersion, list[str]]:
+            versioning = await c.scalar(select(b.c.versioning).where(b.c.name == bucket))
+            exists = await c.scalar(select(func.count()).select_from(b).where(b.c.name == bucket))
+            if not exists:
+                raise NoSuchBucket(BucketName=bucket)
+            version_id = new_version_id() if versioning == "Enabled" else NULL_VERSION
+            freed = await self._unset_latest(
+                c, bucket, key, replace_null=version_id == NULL_VERSION
+            )
+            row = await self._insert(c, bucket, key, version_id, False, blob, meta)
+            return row, freed
+
+        version: ObjectVersion
+        freed: list[str]
+        try:
+            version, freed = await self.write(op)
+        except BaseException:
+            if blob is not None:
+                await asyncio.to_thread(self.files.remove, blob)
+            raise
+        await self._free(freed)
+        return version
+
+    async def _unset_latest(
+        self, c: AsyncConnection, bucket: str, key: str, replace_null: bool
+    ) -> list[str]:
+        """Before a new latest version: the old one is no longer latest; a "null" version is
+        replaced (its row deleted). The blobs to unlink after the commit."""
+        freed: list[str] = []
+        if replace_null:
+            row = (
+                await c.execute(
+                    select(o.c.id, o.c.blob).where(
+                        o.c.bucket == bucket, o.c.key == key, o.c.version_id == NULL_VERSION
+                    )
+                )
+            ).first()
+            if row is not None:
+                await c.execute(delete(o).where(o.c.id == row.id))
+                if row.blob:
+                    freed.append(row.blob)
+        await c.execute(
+            update(o)
+            .where(o.c.bucket == bucket, o.c.latest.is_(True), o.c.key == key)
+            .values(latest=False)
+        )
+        return freed
+
+    async def _insert(
+        self,
+        c: AsyncConnection,
+        bucket: str,
+        key: str,
+        version_id: str,
+        marker: bool,
+        blob: str | None,
+        meta: ObjectMeta,
+    ) -> ObjectVersion:
+        now = time.time()
+        result = await c.execute(
+            insert(o).values(
+                bucket=bucket,
+                key=key,
+                version_id=version_id,
+                latest=True,
+                delete_marker=marker,
+                size=meta.size,
+                etag=meta.etag,
+                last_modified=now,
+                blob=blob,
+                meta=_encode(meta).decode(),
+            )
+        )
+        seq = result.inserted_primary_key[0] if result.inserted_primary_key else 0
+        return ObjectVersion(bucket, key, version_id, True, marker, now, blob, meta, int(seq))
+
+    async def _free(self, blobs: list[str]) -> None:
+        for blob in blobs:
+            await asyncio.to_thread(self.files.remove, blob)
+
+    async def get(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> ObjectVersion | None:
+        """The latest version (may be a delete marker), or the given one."""
+        query = select(o).where(o.c.bucket == bucket, o.c.key == key)
+        query = (
+            query.where(o.c.latest.is_(True))
+            if version_id is None
+            else query.where(o.c.version_id == version_id)
+        )
+        async with self.db.engine.connect() as c:
+            row = (await c.execute(query)).first()
+        return _version(row) if row is not None else None
+
+    async def delete(self, bucket: str, key: str, version_id: str | None = None) -> Deleted:
+        """Without a version id: remove the object (unversioned), or put a delete marker on
+        top (Enabled: a new version; Suspended: the "null" one). With one: remove exactly
+        that version (a no-op if it doesn't exist). Raises NoSuchBucket."""
+
+        async def op(c: AsyncConnection) -> tuple[Deleted, list[str]]:
+            row = (await c.execute(select(b.c.versioning).where(b.c.name == bucket))).first()
+            if row is None:
+                raise NoSuchBucket(BucketName=bucket)
+            versioning = row.versioning
+            if version_id is None and versioning is None:
+                return await self._remove(c, bucket, key, NULL_VERSION)
+            if version_id is None:
+                marker_id = new_version_id() if versioning == "Enabled" else NULL_VERSION
+                freed = await self._unset_latest(c, bucket, key, marker_id == NULL_VERSION)
+                await self._insert(c, bucket, key, marker_id, True, None, MARKER_META)
+                return Deleted(marker_id, True, None), freed
+            return await self._remove(c, bucket, key, version_id)
+
+        deleted: Deleted
+        freed: list[str]
+        deleted, freed = await self.write(op)
+        await self._free(freed)
+        return deleted
+
+    async def _remove(
+        self, c: AsyncConnection, bucket: str, key: str, version_id: str
+    ) -> tuple[Deleted, list[str]]:
+        where = and_(o.c.bucket == bucket, o.c.key == key, o.c.version_id == version_id)
+        row = (await c.execute(select(o).where(where))).first()
+        if row is None:
+            return Deleted(version_id if version_id != NULL_VERSION else None, False, None), []
+        await c.execute(delete(o).where(o.c.id == row.id))
+        if row.latest:  # the next newest version becomes the current one
+            newest = await c.scalar(
+                select(func.max(o.c.id)).where(o.c.bucket == bucket, o.c.key == key)
+            )
+            if newest is not None:
+                await c.execute(update(o).where(o.c.id == newest).values(latest=True))
+        removed = _version(row)
+        return Deleted(version_id, removed.delete_marker, removed), [row.blob] if row.blob else []
+
+    async def set_meta(
+        self, bucket: str, key: str, version_id: str | None, meta: ObjectMeta
+    ) -> None:
+        """Replace a version's metadata in place (tagging); the latest one if no id."""
+        where = and_(o.c.bucket == bucket, o.c.key == key)
+        where = and_(
+            where, o.c.latest.is_(True) if version_id is None else o.c.version_id == version_id
+        )
+
+        async def op(c: AsyncConnection) -> None:
+            await c.execute(update(o).where(where).values(meta=_encode(meta).decode()))
+
+        await self.write(op)
+
+    async def list_latest(
+        self, bucket: str, prefix: str, after: str | None, limit: int, inclusive: bool = False
+    ) -> list[ObjectVersion]:
+        """Current (not deleted) versions with keys > `after` (>= if inclusive) starting
+        with `prefix`, in key order (UTF-8 binary = code point order)."""
+        query = select(o).where(
+            o.c.bucket == bucket, o.c.latest.is_(True), o.c.delete_marker.is_(False)
+        )
+        query = _key_range(query, prefix, after, inclusive).order_by(o.c.key).limit(limit)
+        async with self.db.engine.connect() as c:
+            return [_version(row) for row in await c.execute(query)]
+
+    async def list_versions(
+        self,
+        bucket: str,
+        prefix: str,
+        key_marker: str | None,
+        after_seq: int | None,
+        limit: int,
+        inclusive: bool = False,
+    ) -> list[ObjectVersion]:
+        """Every version and marker, by key then newest first: keys after `key_marker`
+        (from it if inclusive), or its versions older than seq `after_seq` and later keys."""
+        query = select(o).where(o.c.bucket == bucket)
+        if key_marker is not None and after_seq is not None:
+            query = query.where(
+                or_(o.c.key > key_marker, and_(o.c.key == key_marker, o.c.id < after_seq))
+            )
+            query = _key_range(query, prefix, None)
+        else:
+            query = _key_range(query, prefix, key_marker, inclusive)
+        query = query.order_by(o.c.key, o.c.id.desc()).limit(limit)
+        async with self.db.engine.connect() as c:
+            return [_version(row) for row in await c.execute(query)]
+
+    async def count(self, bucket: str) -> int:
+        async with self.db.engine.connect() as c:
+            found = await c.scalar(select(func.count()).select_from(o).where(o.c.bucket == bucket))
+        return int(found or 0)
+
+
+def _key_range(query: Any, prefix: str, after: str | None, inclusive: bool = False) -> Any:
+    if prefix:
+        query = query.where(o.c.key >= prefix, func.substr(o.c.key, 1, len(prefix)) == prefix)
+    if after is not None:
+        query = query.where(o.c.key >= after if inclusive else o.c.key > after)
+    return query

@@ -1,0 +1,124 @@
+"""Object bytes on disk. Files are named by a random id, never by key, so no key (any
+Unicode, '..', a leading '/') can reach outside the data directory.
+
+A write goes to a staging file (same filesystem), is fsynced, and is renamed into blobs/
+only when its metadata is committed: a crash leaves at worst an unreferenced file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import BinaryIO
+
+READ_CHUNK = 1024 * 1024
+_WRITE_BATCH = 1024 * 1024  # bytes gathered before one write (in a worker thread)
+
+
+class BlobFiles:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = root / "blobs"
+        self.staging = root / "staging"
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        # Staging holds in-flight writes only: nothing is in flight at start.
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging.mkdir(parents=True, exist_ok=True)
+
+    def staging_path(self) -> Path:
+        """A fresh, unused path in the staging directory (same filesystem as the blobs)."""
+        return self.staging / f"{uuid.uuid4().hex}.part"
+
+    def path(self, blob: str) -> Path:
+        if not blob.isalnum():  # blob names are uuid hex: anything else is corruption
+            raise ValueError(f"bad blob name {blob!r}")
+        return self.blobs / blob[:2] / blob
+
+    def adopt(self, staged: Path) -> str:
+        """Fsync `staged` and move it into blobs/ (blocking: call in a thread); its name."""
+        blob = uuid.uuid4().hex
+        target = self.path(blob)
+        target.parent.mkdir(exist_ok=True)
+        fd = os.open(staged, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(staged, target)
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        return blob
+
+    def remove(self, blob: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path(blob).unlink()
+
+    async def open(self, blob: str) -> BinaryIO:
+        """An open handle: a concurrent overwrite that unlinks the file cannot cut a read
+        that already has it short. FileNotFoundError if it is gone already."""
+        return await asyncio.to_thread(open, self.path(blob), "rb")
+
+
+async def read_chunks(
+    handle: BinaryIO, start: int = 0, end: int | None = None
+) -> AsyncIterator[bytes]:
+    """Bytes [start, end) of an open blob, a chunk at a time; closes the handle."""
+    try:
+        await asyncio.to_thread(handle.seek, start)
+        left = None if end is None else end - start
+        while left is None or left > 0:
+            size = READ_CHUNK if left is None else min(READ_CHUNK, left)
+            chunk = await asyncio.to_thread(handle.read, size)
+            if not chunk:
+                break
+            if left is not None:
+                left -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
+
+
+class StagedWriter:
+    """Writes a staging file from an async sequence of chunks, batching small chunks into
+    ~1 MB writes done in a worker thread (the event loop never blocks on the disk)."""
+
+    def __init__(self, path: Path, observe: Callable[[bytes], None] | None = None) -> None:
+        self.path = path
+        self._file = open(path, "wb")  # noqa: SIM115 - closed in close()/discard()
+        self._observe = observe  # runs in the worker thread too (hashing releases the GIL)
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+
+    async def write(self, chunk: bytes) -> None:
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        if self._pending_size >= _WRITE_BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending, self._pending_size = [], 0
+            await asyncio.to_thread(self._write, data)
+
+    def _write(self, data: bytes) -> None:
+        if self._observe is not None:
+            self._observe(data)
+        self._file.write(data)
+
+    async def close(self) -> None:
+        await self.flush()
+        await asyncio.to_thread(self._file.close)
+
+    def discard(self) -> None:
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
