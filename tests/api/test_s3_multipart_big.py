@@ -60,6 +60,7 @@ def test_one_gib_upload_keeps_memory_bounded(make_server: Any, tmp_path: Path) -
     after_download = peak_rss_mb(server.process.pid)
     assert sha256_of(target) == expected
     growth = after_download - before
+    print(f"server peak RSS: {before:.0f} -> {after_upload:.0f} -> {after_download:.0f} MB")
     assert growth < MAX_GROWTH_MB, (
         f"server peak RSS grew {growth:.0f} MB ({before:.0f} -> {after_upload:.0f} after the "
         f"upload -> {after_download:.0f} after the download)"
