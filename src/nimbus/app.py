@@ -16,6 +16,7 @@ from nimbus.api.lambda_ import LambdaApi
 from nimbus.api.logs import logs_api
 from nimbus.api.nimbus_ import nimbus_api
 from nimbus.api.s3 import S3Api
+from nimbus.api.s3_multipart import register as register_multipart
 from nimbus.api.s3_notification import register as register_notifications
 from nimbus.api.s3_routes import s3_api
 from nimbus.api.sns import SnsApi, public_route
@@ -39,6 +40,8 @@ from nimbus.services.routes import Routes
 from nimbus.services.rule_targets import TargetDelivery
 from nimbus.services.rules import RulesService
 from nimbus.services.s3 import S3Service
+from nimbus.services.s3_multipart import MultipartService
+from nimbus.services.s3_multipart_objects import S3Objects
 from nimbus.services.s3_notification import BucketNotifications
 from nimbus.services.scheduler import Scheduler
 from nimbus.services.sns import SnsService
@@ -57,6 +60,7 @@ from nimbus.store.mappings import MappingStore
 from nimbus.store.objects import ObjectStore
 from nimbus.store.rules import RuleStore
 from nimbus.store.s3_notifications import NotificationStore
+from nimbus.store.s3_uploads import UploadStore
 from nimbus.store.sns import SnsStore
 from nimbus.store.sqlite import Database, MeteringWriter
 from nimbus.store.sqs import SqsStore
@@ -118,6 +122,7 @@ class Nimbus:
         self.s3: S3Service | None = None
         self.s3_api: S3Api | None = None  # other S3 modules register operations here
         self.object_store: ObjectStore | None = None
+        self.s3_uploads: UploadStore | None = None  # multipart uploads in progress
         self.sqs: SqsService | None = None
         self.mappings: MappingService | None = None
         self.pollers: SqsPollers | None = None
@@ -294,6 +299,9 @@ class Nimbus:
         )
         self.s3.events = notifications
         register_notifications(self.s3_api, self.s3, notifications)
+        self.s3_uploads = UploadStore(self.db, data / "s3-multipart")
+        await self.s3_uploads.start()
+        register_multipart(self.s3_api, MultipartService(self.s3_uploads, S3Objects(self.s3)))
         functions.objects = self.s3
         adapters: dict[str, ServiceAdapter] = {
             "lambda": LambdaApi(functions, invoke, event_config, function_urls, self.mappings),
@@ -347,6 +355,8 @@ class Nimbus:
             await self.queue.close()
         if self.engine is not None:
             await self.engine.close()  # drains in-flight invocations first
+        if self.s3_uploads is not None:
+            await self.s3_uploads.close()
         if self.object_store is not None:
             await self.object_store.close()
         if self.sqs is not None:
