@@ -43,6 +43,8 @@ class Notification:
     subject: str | None = None
     attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
     structure: dict[str, str] | None = None  # MessageStructure=json: per-protocol bodies
+    # (message text, version) -> signature: subscribers of one protocol share one signing
+    signatures: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def message_for(self, protocol: str) -> str:
         if self.structure is None:

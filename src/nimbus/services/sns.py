@@ -76,11 +76,13 @@ class SnsService:
         self.timestamp = timestamp
         self.topics: dict[str, Topic] = {}
         self.subscriptions: dict[str, Subscription] = {}
+        self._by_topic: dict[str, dict[str, Subscription]] = {}  # Publish reads this
 
     async def start(self) -> None:
         topics, subscriptions = await self.store.load()
         self.topics = {t.arn: t for t in topics}
-        self.subscriptions = {s.arn: s for s in subscriptions}
+        for sub in subscriptions:
+            self._put(sub)
 
     # topics -----------------------------------------------------------------------------
     def topic(self, arn: str | None, what: str = "TopicArn") -> Topic:
@@ -90,7 +92,19 @@ class SnsService:
         return topic
 
     def subscribers(self, topic_arn: str) -> list[Subscription]:
-        return [s for s in self.subscriptions.values() if s.topic_arn == topic_arn]
+        return list(self._by_topic.get(topic_arn, {}).values())
+
+    def _put(self, sub: Subscription) -> None:
+        self.subscriptions[sub.arn] = sub
+        self._by_topic.setdefault(sub.topic_arn, {})[sub.arn] = sub
+
+    def _drop(self, arn: str) -> None:
+        sub = self.subscriptions.pop(arn, None)
+        if sub is not None:
+            siblings = self._by_topic.get(sub.topic_arn, {})
+            siblings.pop(arn, None)
+            if not siblings:
+                self._by_topic.pop(sub.topic_arn, None)
 
     async def create_topic(
         self, account: str, name: str, attributes: dict[str, str], tags: list[dict[str, str]]
@@ -137,7 +151,7 @@ class SnsService:
         await self.store.delete_topic(arn)
         self.topics.pop(arn, None)
         for sub in self.subscribers(arn):
-            self.subscriptions.pop(sub.arn, None)
+            self._drop(sub.arn)
 
     def get_topic_attributes(self, arn: str) -> dict[str, str]:
         topic = self.topic(arn)
@@ -218,11 +232,11 @@ class SnsService:
             token=secrets.token_hex(64) if http else None,
             created=time.time(),
         )
-        self.subscriptions[sub.arn] = sub  # before the write: a concurrent twin finds it
+        self._put(sub)  # before the write: a concurrent twin finds it
         try:
             await self.store.put_subscription(sub)
         except BaseException:
-            self.subscriptions.pop(sub.arn, None)
+            self._drop(sub.arn)
             raise
         if http:
             version = topic.attributes.get("SignatureVersion", "1")
@@ -239,7 +253,7 @@ class SnsService:
                     attributes["ConfirmationWasAuthenticated"] = str(authenticated).lower()
                     confirmed = dataclasses.replace(sub, confirmed=True, attributes=attributes)
                     await self.store.put_subscription(confirmed)
-                    self.subscriptions[sub.arn] = confirmed
+                    self._put(confirmed)
                 return sub.arn
         raise InvalidParameter("Token")
 
@@ -260,7 +274,7 @@ class SnsService:
         except NotFound:
             return  # already gone: Unsubscribe is idempotent
         await self.store.delete_subscription(arn)
-        self.subscriptions.pop(arn, None)
+        self._drop(arn)
 
     def list_subscriptions(
         self, account: str, token: str | None, topic_arn: str | None = None

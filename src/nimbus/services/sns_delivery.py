@@ -67,7 +67,12 @@ class Deliveries:
         document = sns_message.notification_document(
             note, protocol, self.urls.unsubscribe(subscription_arn), self.urls.cert, version
         )
-        document["Signature"] = self.signer.sign(sns_message.canonical_string(document), version)
+        key = (document["Message"], version)
+        signature = note.signatures.get(key)
+        if signature is None:  # the signed text does not depend on the subscription
+            canonical = sns_message.canonical_string(document)
+            signature = note.signatures[key] = self.signer.sign(canonical, version)
+        document["Signature"] = signature
         return document
 
     async def deliver(self, sub: Subscription, note: Notification, version: str) -> None:

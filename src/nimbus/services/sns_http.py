@@ -40,7 +40,7 @@ class HttpSender:
                 await asyncio.sleep(delay)
             try:
                 response = await self._client.post(url, content=data, headers=headers)
-            except httpx.HTTPError as e:
+            except Exception as e:  # connection, timeout, or a URL httpx cannot use
                 log.info("SNS delivery to %s failed (attempt %d): %s", url, attempt + 1, e)
                 continue
             if 200 <= response.status_code < 300:
