@@ -222,23 +222,31 @@ class Edge:
         request_id: str,
     ) -> StreamingResponse:
         raw_path = request.raw_path if isinstance(request.raw_path, str) else ""
+        headers = {k.lower(): v for k, v in request.headers}
+        stream = BodyStream(receive)
         try:
             account = await self._authenticate(request, info, check_payload=False)
         except NimbusError as e:
-            return adapter.error_response(e, request_id, request.method, raw_path)
-        return await adapter.handle(
-            ApiRequest(
-                account,
-                request.method,
-                raw_path.split("?", 1)[0],
-                _query(request.query_string),
-                {k.lower(): v for k, v in request.headers},
-                b"",
-                request_id,
-                BodyStream(receive),
-                info,
+            response: StreamingResponse = adapter.error_response(
+                e, request_id, request.method, raw_path
             )
-        )
+        else:
+            response = await adapter.handle(
+                ApiRequest(
+                    account,
+                    request.method,
+                    raw_path.split("?", 1)[0],
+                    _query(request.query_string),
+                    headers,
+                    b"",
+                    request_id,
+                    stream,
+                    info,
+                )
+            )
+        if not stream.done and _declares_body(headers):
+            response = await _unread_body(stream, headers, response)
+        return response
 
     async def _authenticate(
         self,
@@ -261,6 +269,32 @@ def _query(query_string: str | bytes) -> dict[str, list[str]]:
     for key, value in sigv4.parse_query(query_string):
         query.setdefault(key, []).append(value)
     return query
+
+
+DRAIN_LIMIT = 1024 * 1024
+
+
+def _declares_body(headers: dict[str, str]) -> bool:
+    return headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+
+
+async def _unread_body(
+    stream: BodyStream, headers: dict[str, str], response: StreamingResponse
+) -> StreamingResponse:
+    """A reply sent before its request's body was read (an error): the connection must not
+    read the body as the next request. A small body that is on its way is drained; else (or
+    when the client waits for 100-continue and won't send it) the connection closes."""
+    expecting = headers.get("expect", "").lower() == "100-continue"
+    length = headers.get("content-length", "")
+    if not expecting and length.isdigit() and int(length) <= DRAIN_LIMIT:
+        try:
+            async for _ in stream:
+                pass
+            return response
+        except ClientDisconnected:
+            pass
+    status, response_headers, body = response
+    return status, [*response_headers, ("Connection", "close")], body
 
 
 def _guess_service(request: sigv4.RawRequest) -> str | None:

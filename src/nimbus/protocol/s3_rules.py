@@ -57,10 +57,10 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         end = int(last) if last else size - 1
     except ValueError:
         return None
-    if start < 0 or end < start:
-        return None
     if start >= size:
         raise _unsatisfiable(header, size)
+    if end < start:
+        return None
     return start, min(end, size - 1)
 
 
