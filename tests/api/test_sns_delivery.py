@@ -364,3 +364,31 @@ def test_undeliverable_messages_go_to_the_redrive_queue(sns: Any, sqs: Any) -> N
     (dead,) = drain(sqs, dlq_url)
     document = json.loads(dead["Body"])
     assert (document["MessageId"], document["Message"]) == (message_id, "nowhere to go")
+
+
+def test_http_retries_follow_the_delivery_policy(sns: Any, recorder: Recorder) -> None:
+    policy = {
+        "http": {
+            "defaultHealthyRetryPolicy": {
+                "numRetries": 1,
+                "minDelayTarget": 0.1,
+                "maxDelayTarget": 0.1,
+            }
+        }
+    }
+    topic = sns.create_topic(
+        Name=unique("policy"), Attributes={"DeliveryPolicy": json.dumps(policy)}
+    )["TopicArn"]
+    sub = sns.subscribe(
+        TopicArn=topic, Protocol="http", Endpoint=recorder.url, ReturnSubscriptionArn=True
+    )
+    token = json.loads(recorder.wait("SubscriptionConfirmation")[0]["body"])["Token"]
+    assert (
+        sns.confirm_subscription(TopicArn=topic, Token=token)["SubscriptionArn"]
+        == sub["SubscriptionArn"]
+    )
+    recorder.statuses.extend([500, 500, 500, 500])
+    sns.publish(TopicArn=topic, Message="retried once")
+    recorder.wait("Notification", 2)
+    time.sleep(1.0)  # the server's default (0.2, 0.3) would have retried twice by now
+    assert len(recorder.of_type("Notification")) == 2

@@ -174,3 +174,34 @@ def subscription_attributes(sub: Subscription, authenticated: bool = True) -> di
         out["EffectiveDeliveryPolicy"] = DEFAULT_EFFECTIVE_DELIVERY_POLICY
     out.update(sub.attributes)
     return out
+
+
+def http_retry_delays(sub: Subscription, topic: Topic) -> list[float] | None:
+    """Waits before each retry of an HTTP/S delivery, from the subscription's DeliveryPolicy
+    (healthyRetryPolicy) or the topic's (http.defaultHealthyRetryPolicy); None: neither
+    sets one. The phases are AWS' (no-delay, min-delay, backoff, max-delay retries); the
+    backoff phase is linear whatever backoffFunction says."""
+    policy: Any = None
+    own = sub.attributes.get("DeliveryPolicy")
+    if own:
+        policy = orjson.loads(own).get("healthyRetryPolicy")
+    if policy is None and topic.attributes.get("DeliveryPolicy"):
+        http = orjson.loads(topic.attributes["DeliveryPolicy"]).get("http") or {}
+        policy = http.get("defaultHealthyRetryPolicy")
+    if not isinstance(policy, dict):
+        return None
+
+    def number(name: str, default: float) -> float:
+        value = policy.get(name, default)
+        return float(value) if isinstance(value, int | float) else default
+
+    retries = int(number("numRetries", 3))
+    immediate = int(number("numNoDelayRetries", 0))
+    at_min = int(number("numMinDelayRetries", 0))
+    at_max = int(number("numMaxDelayRetries", 0))
+    low, high = number("minDelayTarget", 20), number("maxDelayTarget", 20)
+    backoff = max(0, retries - immediate - at_min - at_max)
+    delays = [0.0] * immediate + [low] * at_min
+    delays += [low + (high - low) * (i + 1) / backoff for i in range(backoff)]
+    delays += [high] * at_max
+    return delays[: max(0, retries)]

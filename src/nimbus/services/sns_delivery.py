@@ -75,16 +75,23 @@ class Deliveries:
         document["Signature"] = signature
         return document
 
-    async def deliver(self, sub: Subscription, note: Notification, version: str) -> None:
+    async def deliver(
+        self,
+        sub: Subscription,
+        note: Notification,
+        version: str,
+        retry_delays_s: list[float] | None = None,
+    ) -> None:
         """One message to one (confirmed, matching) subscription. Raises if an SQS or
-        Lambda delivery could not be made durable."""
+        Lambda delivery could not be made durable. `retry_delays_s`: HTTP's, from the
+        delivery policy (None: the default)."""
         raw = sub.attributes.get("RawMessageDelivery") == "true"
         if sub.protocol == "sqs":
             await self._to_queue(sub, note, raw, version)
         elif sub.protocol == "lambda":
             await self._to_function(sub, note, version)
         elif sub.protocol in ("http", "https"):
-            self._to_http(sub, note, raw, version)
+            self._to_http(sub, note, raw, version, retry_delays_s)
 
     async def _to_queue(
         self, sub: Subscription, note: Notification, raw: bool, version: str
@@ -109,7 +116,14 @@ class Deliveries:
         event = sns_message.lambda_event(self.signed(note, "lambda", sub.arn, version), sub.arn)
         await self.accept_async(account or sub.account_id, name, qualifier, orjson.dumps(event))
 
-    def _to_http(self, sub: Subscription, note: Notification, raw: bool, version: str) -> None:
+    def _to_http(
+        self,
+        sub: Subscription,
+        note: Notification,
+        raw: bool,
+        version: str,
+        retry_delays_s: list[float] | None,
+    ) -> None:
         headers = {
             "x-amz-sns-message-type": "Notification",
             "x-amz-sns-message-id": note.message_id,
@@ -122,7 +136,7 @@ class Deliveries:
             body = note.message_for(sub.protocol)
         else:
             body = sns_message.render(self.signed(note, sub.protocol, sub.arn, version))
-        self.http.post_later(sub.endpoint, body, headers)
+        self.http.post_later(sub.endpoint, body, headers, retry_delays_s)
 
     def confirm_http(
         self, sub: Subscription, message_id: str, timestamp: str, version: str

@@ -25,17 +25,30 @@ class HttpSender:
         self._client = httpx.AsyncClient(timeout=15.0, follow_redirects=False)
         self._tasks: set[asyncio.Task[bool]] = set()
 
-    def post_later(self, url: str, body: str, headers: dict[str, str]) -> None:
+    def post_later(
+        self,
+        url: str,
+        body: str,
+        headers: dict[str, str],
+        retry_delays_s: Sequence[float] | None = None,
+    ) -> None:
         """Deliver in the background (Publish does not wait for HTTP endpoints)."""
-        task = asyncio.create_task(self.post(url, body, headers))
+        task = asyncio.create_task(self.post(url, body, headers, retry_delays_s))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def post(self, url: str, body: str, headers: dict[str, str]) -> bool:
+    async def post(
+        self,
+        url: str,
+        body: str,
+        headers: dict[str, str],
+        retry_delays_s: Sequence[float] | None = None,
+    ) -> bool:
         """True once delivered; False when retries are exhausted or it failed for good."""
         headers = {"User-Agent": USER_AGENT, **headers}
         data = body.encode()
-        for attempt, delay in enumerate((0.0, *self.retry_delays_s)):
+        delays = self.retry_delays_s if retry_delays_s is None else tuple(retry_delays_s)
+        for attempt, delay in enumerate((0.0, *delays)):
             if delay:
                 await asyncio.sleep(delay)
             try:

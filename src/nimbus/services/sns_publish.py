@@ -24,9 +24,10 @@ from nimbus.protocol.sns_errors import (
     TooManyEntriesInBatchRequest,
 )
 from nimbus.protocol.sns_message import Notification
+from nimbus.services import sns_attributes
 from nimbus.services.contracts import MessageAttributes
 from nimbus.services.sns import SnsService
-from nimbus.store.sns import Subscription
+from nimbus.store.sns import Subscription, Topic
 
 log = logging.getLogger("nimbus.sns")
 MAX_BATCH = 10
@@ -50,7 +51,7 @@ class Publisher:
         what = "TopicArn" if params.get("TopicArn") else "TargetArn"
         topic = self.service.topic(arn, what)
         note = _prepare(topic.arn, params, self.service.timestamp())
-        await self._fan_out(note, topic.attributes.get("SignatureVersion", "1"))
+        await self._fan_out(topic, note)
         return note.message_id
 
     async def publish_batch(self, topic_arn: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -67,7 +68,6 @@ class Publisher:
         if total > sns_message.MAX_MESSAGE_BYTES:
             raise BatchRequestTooLong()
         topic = self.service.topic(topic_arn)
-        version = topic.attributes.get("SignatureVersion", "1")
         successful: list[dict[str, str]] = []
         failed: list[dict[str, Any]] = []
         notes: list[Notification] = []
@@ -81,7 +81,7 @@ class Publisher:
                 continue
             notes.append(note)
             successful.append({"Id": entry["Id"], "MessageId": note.message_id})
-        await asyncio.gather(*(self._fan_out(n, version) for n in notes))
+        await asyncio.gather(*(self._fan_out(topic, n) for n in notes))
         return {"Successful": successful, "Failed": failed}
 
     async def publish_to_arn(
@@ -126,18 +126,20 @@ class Publisher:
             self._policy(text, scope), scope, note.message_for(sub.protocol), note.attributes
         )
 
-    async def _fan_out(self, note: Notification, version: str) -> None:
+    async def _fan_out(self, topic: Topic, note: Notification) -> None:
         targets = [
-            s
-            for s in self.service.subscribers(note.topic_arn)
-            if s.confirmed and self._wants(s, note)
+            s for s in self.service.subscribers(topic.arn) if s.confirmed and self._wants(s, note)
         ]
         if targets:
-            await asyncio.gather(*(self._deliver(s, note, version) for s in targets))
+            await asyncio.gather(*(self._deliver(topic, s, note) for s in targets))
 
-    async def _deliver(self, sub: Subscription, note: Notification, version: str) -> None:
+    async def _deliver(self, topic: Topic, sub: Subscription, note: Notification) -> None:
+        version = topic.attributes.get("SignatureVersion", "1")
         try:
-            await self.deliveries.deliver(sub, note, version)
+            delays = None
+            if sub.protocol in ("http", "https"):
+                delays = sns_attributes.http_retry_delays(sub, topic)
+            await self.deliveries.deliver(sub, note, version, delays)
         except Exception as error:  # the subscriber's problem, not the publisher's
             log.warning("SNS delivery to %s failed: %s", sub.endpoint, error)
             await self._redrive(sub, note, version)
