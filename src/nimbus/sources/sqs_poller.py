@@ -38,6 +38,8 @@ class PollerConfig:
     scale_every_s: float = 0.5
     throttle_hold_s: float = 1.0  # no growth this long after a throttle
     idle_retire_s: float = 2.0  # a surplus worker that found nothing this long leaves
+    initial_workers: int = 5  # as AWS' first pollers
+    growth_period_s: float = 1.0  # a step's effect is measured over this long
 
 
 class QueuePoller:
@@ -61,6 +63,9 @@ class QueuePoller:
         self.peak_workers = 0
         self._target = 1  # workers the backlog asks for
         self._ceiling_now = 1  # the most workers allowed
+        self._period_start = 0.0  # growth: records handled since then, rate before
+        self._period_records = 0
+        self._baseline: float | None = None
 
     def start(self) -> None:
         self._scaler = asyncio.create_task(self._scale_forever())
@@ -106,7 +111,7 @@ class QueuePoller:
             try:
                 wanted = await self._wanted()
                 self._target = wanted
-                while len(self._workers) < wanted:
+                for _ in range(self._growth(wanted)):
                     task = asyncio.create_task(self._work())
                     self._workers.add(task)
                     task.add_done_callback(self._workers.discard)
@@ -116,6 +121,29 @@ class QueuePoller:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), self.config.scale_every_s)
             self._kick.clear()
+
+    def _growth(self, wanted: int) -> int:
+        """Workers to add now. The backlog says how many could be busy; growth goes in steps
+        and continues only while each step raised the records handled per second: on a
+        small machine more environments than cores only add cold starts and contention."""
+        current = len(self._workers)
+        if current >= wanted:
+            return 0
+        if current == 0:
+            self._period_start = time.monotonic()
+            self._period_records = self.batches.stats.records
+            return min(wanted, self.config.initial_workers)
+        now = time.monotonic()
+        elapsed = now - self._period_start
+        if elapsed < self.config.growth_period_s:
+            return 0
+        rate = (self.batches.stats.records - self._period_records) / elapsed
+        self._period_start, self._period_records = now, self.batches.stats.records
+        improved = self._baseline is None or rate > self._baseline * 1.1
+        self._baseline = rate
+        if not improved:
+            return 0  # hold; the next period may try again
+        return min(wanted - current, max(1, current // 2))
 
     # workers ----------------------------------------------------------------------------
     async def _work(self) -> None:

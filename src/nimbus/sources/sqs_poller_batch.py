@@ -71,6 +71,7 @@ class Settings:
 @dataclass
 class Stats:
     invocations: int = 0
+    records: int = 0  # handed to the function (the scaler's measure of progress)
     function_errors: int = 0
     throttles: int = 0
     deleted: int = 0
@@ -154,6 +155,7 @@ class BatchRunner:
                 log.warning("mapping %s: %s: %s", settings.uuid, e.code, e.message)
                 return []
         self.stats.invocations += 1
+        self.stats.records += len(records)
         if result.function_error is not None:
             self.stats.function_errors += 1
             return []
