@@ -9,6 +9,7 @@ import base64
 import json
 import re
 import time
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -301,10 +302,24 @@ def test_http_confirm_through_the_api(sns: Any, recorder: Recorder) -> None:
         == "true"
     )
     token = json.loads(recorder.wait("SubscriptionConfirmation")[0]["body"])["Token"]
+    confirmed = sns.confirm_subscription(
+        TopicArn=topic, Token=token, AuthenticateOnUnsubscribe="true"
+    )
+    assert confirmed["SubscriptionArn"] == pending
     assert sns.confirm_subscription(TopicArn=topic, Token=token)["SubscriptionArn"] == pending
-    assert sns.confirm_subscription(TopicArn=topic, Token=token)["SubscriptionArn"] == pending
+    attributes = sns.get_subscription_attributes(SubscriptionArn=pending)["Attributes"]
+    assert attributes["ConfirmationWasAuthenticated"] == "true"
+    assert not any(name.startswith("_") for name in attributes)
     sns.publish(TopicArn=topic, Message="confirmed")
-    assert json.loads(recorder.wait("Notification")[0]["body"])["Message"] == "confirmed"
+    document = json.loads(recorder.wait("Notification")[0]["body"])
+    assert document["Message"] == "confirmed"
+    # AuthenticateOnUnsubscribe: the unsigned UnsubscribeURL is refused, the API works.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        fetch(document["UnsubscribeURL"])
+    assert refused.value.code == 403
+    assert b"<Code>AuthorizationError</Code>" in refused.value.read()
+    sns.unsubscribe(SubscriptionArn=pending)
+    assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
 
 
 def test_async_destination_publishes_to_a_topic(node: NimbusServer, sns: Any, sqs: Any) -> None:

@@ -123,7 +123,9 @@ class SnsApi:
         return {"SubscriptionArn": arn}
 
     async def _confirm(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
-        return {"SubscriptionArn": await self.service.confirm(p["TopicArn"], p["Token"])}
+        flag = str(p.get("AuthenticateOnUnsubscribe", "")).lower() == "true"
+        arn = await self.service.confirm(p["TopicArn"], p["Token"], True, flag)
+        return {"SubscriptionArn": arn}
 
     async def _unsubscribe(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         await self.service.unsubscribe(p["SubscriptionArn"])
@@ -172,7 +174,7 @@ def public_route(
                 )
                 output: dict[str, Any] = {"SubscriptionArn": arn}
             elif action == "Unsubscribe":
-                await service.unsubscribe(query.get("SubscriptionArn", ""))
+                await service.unsubscribe(query.get("SubscriptionArn", ""), authenticated=False)
                 output = {}
             else:
                 return awsquery.error_response(

@@ -17,6 +17,7 @@ from typing import Any
 
 from nimbus.protocol.awsquery import iso8601
 from nimbus.protocol.sns_errors import (
+    AuthorizationError,
     InvalidParameter,
     NotFound,
     ResourceNotFound,
@@ -244,13 +245,23 @@ class SnsService:
             return sub.arn if return_arn else PENDING
         return sub.arn
 
-    async def confirm(self, topic_arn: str, token: str, authenticated: bool = True) -> str:
+    async def confirm(
+        self,
+        topic_arn: str,
+        token: str,
+        authenticated: bool = True,
+        authenticate_on_unsubscribe: bool = False,
+    ) -> str:
+        """`authenticated`: through the signed API (not the SubscribeURL);
+        `authenticate_on_unsubscribe`: the unsigned UnsubscribeURL will not work."""
         self.topic(topic_arn)
         for sub in self.subscribers(topic_arn):
             if sub.token is not None and secrets.compare_digest(sub.token, token):
                 if not sub.confirmed:
                     attributes = dict(sub.attributes)
                     attributes["ConfirmationWasAuthenticated"] = str(authenticated).lower()
+                    if authenticate_on_unsubscribe:
+                        attributes[sns_attributes.AUTHENTICATE_ON_UNSUBSCRIBE] = "true"
                     confirmed = dataclasses.replace(sub, confirmed=True, attributes=attributes)
                     await self.store.put_subscription(confirmed)
                     self._put(confirmed)
@@ -268,11 +279,15 @@ class SnsService:
             raise NotFound("Subscription does not exist")
         return sub
 
-    async def unsubscribe(self, arn: str) -> None:
+    async def unsubscribe(self, arn: str, authenticated: bool = True) -> None:
         try:
-            self.subscription(arn)
+            sub = self.subscription(arn)
         except NotFound:
             return  # already gone: Unsubscribe is idempotent
+        if not authenticated and sns_attributes.AUTHENTICATE_ON_UNSUBSCRIBE in sub.attributes:
+            raise AuthorizationError(
+                "Unsubscribe of this subscription requires an authenticated (signed) request"
+            )
         await self.store.delete_subscription(arn)
         self._drop(arn)
 

@@ -32,6 +32,8 @@ SUBSCRIPTION_SETTABLE = {
     "RedrivePolicy",
     "SubscriptionRoleArn",
 }
+# Kept with a subscription's attributes, never shown (ConfirmSubscription's flag).
+AUTHENTICATE_ON_UNSUBSCRIBE = "_AuthenticateOnUnsubscribe"
 RAW_PROTOCOLS = {"sqs", "http", "https", "firehose"}
 DEFAULT_EFFECTIVE_DELIVERY_POLICY = (
     '{"http":{"defaultHealthyRetryPolicy":{"minDelayTarget":20,"maxDelayTarget":20,'
@@ -173,6 +175,7 @@ def subscription_attributes(sub: Subscription, authenticated: bool = True) -> di
     if sub.protocol in ("http", "https"):
         out["EffectiveDeliveryPolicy"] = DEFAULT_EFFECTIVE_DELIVERY_POLICY
     out.update(sub.attributes)
+    out.pop(AUTHENTICATE_ON_UNSUBSCRIBE, None)
     return out
 
 
