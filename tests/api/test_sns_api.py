@@ -464,3 +464,22 @@ def test_aws_cli(server: NimbusServer) -> None:
     assert missing.returncode != 0
     assert "(NotFound)" in missing.stderr and "Topic does not exist" in missing.stderr
     server.aws("sns", "delete-topic", "--topic-arn", arn)
+
+
+def test_auth_errors_in_the_query_shape() -> None:
+    from botocore.parsers import create_parser
+
+    from nimbus.api.sns import auth_error_response
+    from nimbus.errors import InvalidSignature, UnrecognizedClient
+
+    for error, code in [
+        (UnrecognizedClient(), "InvalidClientTokenId"),
+        (InvalidSignature(), "SignatureDoesNotMatch"),
+    ]:
+        status, headers, body = auth_error_response(error, "req-1")
+        assert status == 403 and ("Content-Type", "text/xml") in headers
+        parsed = create_parser("query").parse(
+            {"body": body, "headers": {}, "status_code": 403}, None
+        )
+        assert parsed["Error"]["Code"] == code
+        assert parsed["Error"]["Message"] == error.message

@@ -76,6 +76,12 @@ class SnsApi:
             )
         return awsquery.response(awsquery.encode(operation, output, request_id, XMLNS), request_id)
 
+    def error_response(
+        self, error: NimbusError, request_id: str, method: str, raw_path: str
+    ) -> Response:
+        """Edge-raised errors (authentication) in SNS' shape (StreamingAdapter's signature)."""
+        return auth_error_response(error, request_id)
+
     # topics ----------------------------------------------------------------------------
     async def _create_topic(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         arn = await self.service.create_topic(
@@ -190,3 +196,20 @@ def public_route(
         return awsquery.response(body_xml, request_id)
 
     return serve
+
+
+# The query protocol's names for authentication failures (the JSON protocols say
+# UnrecognizedClientException / InvalidSignatureException).
+_AUTH_CODES = {
+    "UnrecognizedClientException": "InvalidClientTokenId",
+    "InvalidSignatureException": "SignatureDoesNotMatch",
+    "IncompleteSignatureException": "IncompleteSignature",
+    "MissingAuthenticationTokenException": "MissingAuthenticationToken",
+}
+
+
+def auth_error_response(error: NimbusError, request_id: str) -> Response:
+    """An error raised at the edge (authentication) in SNS' XML shape. The edge renders
+    these as JSON today; it can call this (as it calls S3's error_response) for 'sns'."""
+    code = _AUTH_CODES.get(error.code, error.code)
+    return awsquery.error_response(code, error.message, error.status, request_id, XMLNS)
