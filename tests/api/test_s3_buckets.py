@@ -185,7 +185,7 @@ def test_bad_max_keys(server: NimbusServer, s3: Any, tree: str) -> None:
 
 def test_list_buckets_shape(server: NimbusServer, s3: Any, tree: str) -> None:
     url = s3.generate_presigned_url("list_buckets", ExpiresIn=60)
-    status, headers, body = http(url)
+    status, _, body = http(url)
     assert status == 200
     assert body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<ListAllMyBucketsResult')
     import xml.etree.ElementTree as ET

@@ -252,7 +252,7 @@ def test_copy_object(s3: Any, bucket: str) -> None:
         s3.copy_object, Bucket=bucket, Key="x", CopySource={"Bucket": bucket, "Key": "missing"}
     )
     assert (status, code) == (404, "NoSuchKey")
-    status, code, _, error = fails(
+    status, code, _, _ = fails(
         s3.copy_object,
         Bucket=bucket,
         Key="x",
