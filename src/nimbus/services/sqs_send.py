@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +13,7 @@ import orjson
 from nimbus.errors import SqsInvalidParameterValue, SqsMissingParameter
 from nimbus.protocol.sqs_md5 import md5_of_attributes, md5_of_body
 from nimbus.services.sqs_messages import check_attributes, check_body, to_json, wire_attributes
-from nimbus.services.sqs_queue import Message, Queue
+from nimbus.services.sqs_queue import Message, Queue, new_message_id
 
 
 @dataclass
@@ -88,7 +87,7 @@ def prepare(queue: Queue, entry: dict[str, Any], sender: str, now: float) -> Pre
         if original is not None:
             return Prepared(original, True, key)
     message = Message(
-        str(uuid.uuid4()),
+        new_message_id(queue.rng),
         body,
         md5_of_body(body),
         attributes,

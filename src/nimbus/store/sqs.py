@@ -5,17 +5,24 @@ survives a crash. Sends are group-committed (`insert` returns once the rows are 
 committed transaction shared with every concurrent sender); deletes, receive counts and
 moves to a dead-letter queue are written behind in the next transaction: losing one
 on a crash only means a message is delivered again (at least once).
+
+All of it goes through one sqlite3 connection on one writer thread (the tables are created
+by the Alembic migration 0004 like every other table): a transaction is then one thread
+hop, 0.2 ms, where SQLAlchemy over aiosqlite took 1.9 ms (measured here), and the send
+path is bound by that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import contextlib
 import logging
+import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-
-from sqlalchemy import text
 
 from nimbus.store.sqlite import Database
 
@@ -25,6 +32,7 @@ MESSAGE_COLUMNS = (
     "id", "qid", "seq", "body", "attributes", "sent", "sender", "visible_at",
     "group_id", "dedup_id", "receive_count", "first_receive", "extra",
 )  # fmt: skip
+QUEUE_COLUMNS = ("qid", "account_id", "name", "attributes", "tags", "created", "modified")
 _INSERT = (
     f"INSERT OR REPLACE INTO sqs_messages ({', '.join(MESSAGE_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in MESSAGE_COLUMNS)})"
@@ -32,7 +40,7 @@ _INSERT = (
 _DELETE = "DELETE FROM sqs_messages WHERE id = ?"
 _RECEIVED = "UPDATE sqs_messages SET receive_count = ?, first_receive = ? WHERE id = ?"
 _MOVE = "UPDATE sqs_messages SET qid = ?, seq = ?, receive_count = 0, extra = ? WHERE id = ?"
-_IDLE_FLUSH_S = 0.05  # write-behind work waits this long to share a transaction
+_IDLE_FLUSH_S = 0.02  # write-behind work alone waits this long to share a transaction
 
 
 @dataclass(frozen=True)
@@ -60,12 +68,47 @@ class _Pending:
 
 class SqsStore:
     def __init__(self, db: Database) -> None:
-        self.db = db
+        database = db.engine.url.database
+        assert database, "SQS needs the SQLite database file"
+        self.path = Path(database)
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqs-store")
+        self._connection: sqlite3.Connection | None = None  # used on the writer thread only
         self._pending = _Pending()
         self._wake = asyncio.Event()
-        self._urgent = False  # a sender waits: no idle delay
+        self._urgent = asyncio.Event()  # a sender waits: no idle delay
         self._flusher: asyncio.Task[None] | None = None
 
+    # the writer thread ----------------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA synchronous=NORMAL")  # as store/sqlite.py: WAL, durable on kill -9
+            c.execute("PRAGMA busy_timeout=10000")  # other writers share the file
+            self._connection = c
+        return self._connection
+
+    async def _run(self, work: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
+
+    def _transaction(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+        c = self._db()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, rows in statements:
+                if rows:
+                    c.executemany(sql, rows)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    def _select(self, sql: str) -> list[Any]:
+        cursor = self._db().execute(sql)
+        row = collections.namedtuple("row", [d[0] for d in cursor.description])  # type: ignore[misc]
+        return [row(*values) for values in cursor.fetchall()]
+
+    # lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
         self._flusher = asyncio.create_task(self._flush_forever())
 
@@ -76,46 +119,38 @@ class SqsStore:
                 await self._flusher
             self._flusher = None
         await self.flush()
+        if self._connection is not None:
+            await self._run(self._connection.close)
+            self._connection = None
+        self._thread.shutdown(wait=True)
 
     # queues (rare: one transaction each) ---------------------------------------------
     async def load(self) -> tuple[list[QueueRow], list[Any]]:
-        async with self.db.engine.connect() as c:
-            queues = (await c.exec_driver_sql("SELECT * FROM sqs_queues")).all()
-            messages = (
-                await c.exec_driver_sql(
-                    f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM sqs_messages ORDER BY qid, seq"
-                )
-            ).all()
-        rows = [
-            QueueRow(q.qid, q.account_id, q.name, q.attributes, q.tags, q.created, q.modified)
-            for q in queues
-        ]
-        return rows, list(messages)
+        queues = await self._run(self._select, f"SELECT {', '.join(QUEUE_COLUMNS)} FROM sqs_queues")
+        messages = await self._run(
+            self._select,
+            f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM sqs_messages ORDER BY qid, seq",
+        )
+        return [QueueRow(*q) for q in queues], messages
 
     async def create_queue(self, row: QueueRow) -> None:
-        async with self.db.engine.begin() as c:
-            await c.execute(
-                text(
-                    "INSERT INTO sqs_queues (qid, account_id, name, attributes, tags, created, "
-                    "modified) VALUES (:qid, :account_id, :name, :attributes, :tags, :created, "
-                    ":modified)"
-                ),
-                row.__dict__,
-            )
+        sql = f"INSERT INTO sqs_queues ({', '.join(QUEUE_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        values = (row.qid, row.account_id, row.name, row.attributes, row.tags, row.created,
+                  row.modified)  # fmt: skip
+        await self._run(self._transaction, [(sql, [values])])
 
     async def update_queue(self, qid: str, attributes: str, tags: str, modified: float) -> None:
-        async with self.db.engine.begin() as c:
-            await c.execute(
-                text(
-                    "UPDATE sqs_queues SET attributes = :a, tags = :t, modified = :m WHERE qid = :q"
-                ),
-                {"a": attributes, "t": tags, "m": modified, "q": qid},
-            )
+        sql = "UPDATE sqs_queues SET attributes = ?, tags = ?, modified = ? WHERE qid = ?"
+        await self._run(self._transaction, [(sql, [(attributes, tags, modified, qid)])])
 
     async def delete_queue(self, qid: str) -> None:
-        async with self.db.engine.begin() as c:
-            await c.execute(text("DELETE FROM sqs_queues WHERE qid = :q"), {"q": qid})
-            await c.execute(text("DELETE FROM sqs_messages WHERE qid = :q"), {"q": qid})
+        await self._run(
+            self._transaction,
+            [
+                ("DELETE FROM sqs_queues WHERE qid = ?", [(qid,)]),
+                ("DELETE FROM sqs_messages WHERE qid = ?", [(qid,)]),
+            ],
+        )
 
     # messages ------------------------------------------------------------------------
     async def insert(self, rows: list[tuple[Any, ...]]) -> None:
@@ -123,7 +158,7 @@ class SqsStore:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.inserts.extend(rows)
         self._pending.waiters.append(future)
-        self._urgent = True
+        self._urgent.set()
         self._wake.set()
         await future
 
@@ -138,35 +173,34 @@ class SqsStore:
         self._wake.set()
 
     def delete(self, message_ids: list[str]) -> None:
+        received = self._pending.received
         for message_id in message_ids:
-            self._pending.received.pop(message_id, None)
+            received.pop(message_id, None)
         self._pending.deletes.extend(message_ids)
         self._wake.set()
 
     async def _flush_forever(self) -> None:
         while True:
             await self._wake.wait()
-            if not self._urgent:
-                await asyncio.sleep(_IDLE_FLUSH_S)
+            if not self._urgent.is_set():  # only write-behind work: gather more of it
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), _IDLE_FLUSH_S)
             self._wake.clear()
-            self._urgent = False
+            self._urgent.clear()
             await self.flush()
 
     async def flush(self) -> None:
         while not self._pending.empty():
             batch, self._pending = self._pending, _Pending()
+            # Order matters: a message is inserted before anything else touches it.
+            statements = [
+                (_INSERT, batch.inserts),
+                (_RECEIVED, [(n, f, i) for i, (n, f) in batch.received.items()]),
+                (_MOVE, batch.moves),
+                (_DELETE, [(i,) for i in batch.deletes]),
+            ]
             try:
-                async with self.db.engine.begin() as c:
-                    # Order matters: a message is inserted before anything else touches it.
-                    if batch.inserts:
-                        await c.exec_driver_sql(_INSERT, batch.inserts)
-                    if batch.received:
-                        rows = [(n, f, i) for i, (n, f) in batch.received.items()]
-                        await c.exec_driver_sql(_RECEIVED, rows)
-                    if batch.moves:
-                        await c.exec_driver_sql(_MOVE, batch.moves)
-                    if batch.deletes:
-                        await c.exec_driver_sql(_DELETE, [(i,) for i in batch.deletes])
+                await self._run(self._transaction, statements)
             except Exception as error:
                 log.exception("could not write %d SQS messages", len(batch.inserts))
                 for future in batch.waiters:  # nothing was accepted: every sender hears it
