@@ -330,3 +330,11 @@ def test_queue_default_wait_time(sqs: Any) -> None:
     start = time.monotonic()
     assert "Messages" not in sqs.receive_message(QueueUrl=url)
     assert time.monotonic() - start > 0.9
+
+
+def test_trace_header_system_attribute(sqs: Any, queue: str) -> None:
+    trace = {"AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-5759e988-bd862e3fe"}}
+    sent = sqs.send_message(QueueUrl=queue, MessageBody="traced", MessageSystemAttributes=trace)
+    assert sent["MD5OfMessageSystemAttributes"] == md5_of_attributes(trace)
+    got = sqs.receive_message(QueueUrl=queue, MessageSystemAttributeNames=["AWSTraceHeader"])
+    assert got["Messages"][0]["Attributes"] == {"AWSTraceHeader": "Root=1-5759e988-bd862e3fe"}

@@ -123,6 +123,11 @@ def result(queue: Queue, message: Message) -> dict[str, Any]:
     out: dict[str, Any] = {"MD5OfMessageBody": message.md5_body, "MessageId": message.id}
     if message.md5_attributes:
         out["MD5OfMessageAttributes"] = message.md5_attributes
+    trace = (message.system or {}).get("AWSTraceHeader")
+    if trace is not None:
+        out["MD5OfMessageSystemAttributes"] = md5_of_attributes(
+            {"AWSTraceHeader": {"DataType": "String", "StringValue": trace}}
+        )
     if queue.fifo:
         out["SequenceNumber"] = f"{message.seq:020d}"
     return out
