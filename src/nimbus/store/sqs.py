@@ -126,6 +126,9 @@ class SqsStore:
 
     # queues (rare: one transaction each) ---------------------------------------------
     async def load(self) -> tuple[list[QueueRow], list[Any]]:
+        # A send that raced its queue's deletion may have left rows of a queue now gone.
+        orphans = "DELETE FROM sqs_messages WHERE qid NOT IN (SELECT qid FROM sqs_queues)"
+        await self._run(self._transaction, [(orphans, [()])])
         queues = await self._run(self._select, f"SELECT {', '.join(QUEUE_COLUMNS)} FROM sqs_queues")
         messages = await self._run(
             self._select,
