@@ -440,6 +440,27 @@ def test_raw_query_requests(server: NimbusServer) -> None:
     status, body = _signed_post(server, "Action=ListTopics&Version=2010-03-31")
     assert status == 200
     assert body.startswith(b'<ListTopicsResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">')
+    # Malformed input gets an AWS error, never a 500.
+    topic = "arn%3Aaws%3Asns%3Aus-east-1%3A000000000000%3Araw-q"
+    assert _signed_post(server, "Action=CreateTopic&Name=raw-q")[0] == 200
+    # Half a map entry is dropped (as a missing member is): the topic exists, so this is 200.
+    half = "Action=CreateTopic&Name=raw-q&Attributes.entry.1.key=DisplayName"
+    assert _signed_post(server, half)[0] == 200
+    for malformed in [
+        "Action=CreateTopic",
+        f"Action=Publish&TopicArn={topic}",
+        f"Action=Publish&TopicArn={topic}&Message=x&MessageAttributes.entry.1.Name=a",
+        f"Action=Publish&TopicArn={topic}&Message=x&MessageAttributes.entry.1.Name=a"
+        "&MessageAttributes.entry.1.Value.DataType=Binary"
+        "&MessageAttributes.entry.1.Value.BinaryValue=%21%21",
+        f"Action=Subscribe&TopicArn={topic}&Protocol=sqs&ReturnSubscriptionArn=perhaps",
+        f"Action=PublishBatch&TopicArn={topic}&PublishBatchRequestEntries.member.1.Message=x",
+        "Action=GetSubscriptionAttributes",
+        "Action=Publish&Message=%FF",
+    ]:
+        status, body = _signed_post(server, malformed)
+        assert 400 <= status < 500, (malformed, status, body)
+        assert body.startswith(b"<ErrorResponse"), body
 
 
 def test_aws_cli(server: NimbusServer) -> None:

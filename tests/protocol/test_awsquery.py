@@ -290,3 +290,13 @@ def test_error_response_shape() -> None:
         "Message": "Topic does not exist",
     }
     assert parsed["ResponseMetadata"]["RequestId"] == "req-1"
+
+
+def test_half_map_entries() -> None:
+    publish = SNS.operation_model("Publish").input_shape
+    decoded = awsquery.decode([("MessageAttributes.entry.1.Name", "a")], publish)
+    assert decoded == {"MessageAttributes": {"a": {}}}  # validation then finds DataType missing
+    create = SNS.operation_model("CreateTopic").input_shape
+    assert awsquery.decode([("Attributes.entry.1.key", "DisplayName")], create) == {
+        "Attributes": {}
+    }

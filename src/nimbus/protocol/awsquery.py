@@ -116,9 +116,14 @@ def _value(node: _Node, shape: Shape, path: str) -> Any:
             value_node = entry.children.get(value_name)
             if key_node is None or key_node.value is None:
                 continue
-            out[key_node.value] = (
-                _value(value_node, shape.value, path) if value_node is not None else None
-            )
+            value: Any = None
+            if value_node is None:  # half an entry: a structure's required members will
+                if isinstance(shape.value, StructureShape):  # be found missing
+                    value = {}
+            else:
+                value = _value(value_node, shape.value, path)
+            if value is not None:  # a missing scalar is dropped, as a missing member is
+                out[key_node.value] = value
         return out
     if node.value is None:
         return None
