@@ -165,6 +165,13 @@ def test_upload_part_copy_with_range(s3: Any, bucket: str) -> None:
             CopySource=f"{bucket}/nothing-here",
         )  # fmt: skip
     assert error_of(missing)[:2] == (404, "NoSuchKey")
+    with pytest.raises(ClientError) as unmet:
+        s3.upload_part_copy(
+            Bucket=bucket, Key="copied", UploadId=upload_id, PartNumber=3,
+            CopySource=f"{bucket}/src", CopySourceIfMatch='"0123456789abcdef0123456789abcdef"',
+        )  # fmt: skip
+    assert error_of(unmet)[:2] == (412, "PreconditionFailed")
+    assert unmet.value.response["Error"]["Condition"] == "x-amz-copy-source-If-Match"
     s3.complete_multipart_upload(
         Bucket=bucket, Key="copied", UploadId=upload_id,
         MultipartUpload={"Parts": [

@@ -22,8 +22,9 @@ from nimbus.errors import (
     InvalidDigest,
     MalformedXML,
     S3Error,
+    S3PreconditionFailed,
 )
-from nimbus.protocol import s3_checksums, s3xml, sigv4
+from nimbus.protocol import s3_checksums, s3_rules, s3xml, sigv4
 from nimbus.protocol import s3_multipart as proto
 from nimbus.services.s3_multipart import MultipartService
 from nimbus.store.s3_uploads import Upload
@@ -194,7 +195,21 @@ class MultipartHandlers:
         bucket, key = _names(request)
         source = parse_copy_source(request.headers["x-amz-copy-source"])
         await s3_body.read_small(request)  # no body expected; drain and check it
-        part = await self.service.upload_part_copy(
+        headers = {k.removeprefix("x-amz-copy-source-"): v for k, v in request.headers.items()}
+
+        def condition(etag: str, last_modified: float) -> None:
+            verdict = s3_rules.evaluate(
+                etag,
+                last_modified,
+                headers.get("if-match"),
+                headers.get("if-none-match"),
+                headers.get("if-modified-since"),
+                headers.get("if-unmodified-since"),
+            )
+            if verdict is not None:  # S3 answers 412 for every copy-source condition
+                raise S3PreconditionFailed(Condition=f"x-amz-copy-source-{verdict[1]}")
+
+        part, copied = await self.service.upload_part_copy(
             request.account,
             bucket,
             key,
@@ -202,11 +217,12 @@ class MultipartHandlers:
             request.query.get("partNumber", ""),
             source,
             request.headers.get("x-amz-copy-source-range"),
+            condition,
         )
         algorithm = await self._algorithm(request)
         checksum = (algorithm, part.checksum) if algorithm and part.checksum else None
         body = proto.copy_part_result(part.etag, part.last_modified, checksum)
-        return _reply(request, body)
+        return _reply(request, body, headers={"x-amz-copy-source-version-id": copied.version_id})
 
     async def complete(self, request: S3Request) -> StreamingResponse:
         bucket, key = _names(request)

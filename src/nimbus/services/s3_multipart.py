@@ -62,9 +62,22 @@ class MultipartObjects(Protocol):
 
     async def open_source(
         self, account: str, bucket: str, key: str, version_id: str | None
-    ) -> tuple[BinaryIO, int, str | None]:
-        """An open handle on an object's bytes, its size and version id (NoSuchKey...)."""
+    ) -> CopySource:
+        """An open handle on an object's bytes (NoSuchBucket, NoSuchKey, ...)."""
         ...
+
+
+@dataclass(frozen=True)
+class CopySource:
+    handle: BinaryIO
+    size: int
+    version_id: str | None  # None: unversioned
+    etag: str  # unquoted
+    last_modified: float
+
+
+# Checks x-amz-copy-source-if-* against the source's (etag, last modified); raises.
+CopyCondition = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
@@ -196,17 +209,18 @@ class MultipartService:
         number_text: str,
         source: tuple[str, str, str | None],
         range_header: str | None,
-    ) -> Part:
+        condition: CopyCondition | None = None,
+    ) -> tuple[Part, CopySource]:
         number = _part_number(number_text)
         upload = await self._upload(account, bucket, key, upload_id)
-        source_bucket, source_key, version_id = source
-        handle, size, _ = await self.objects.open_source(
-            account, source_bucket, source_key, version_id
-        )
+        found_source = await self.objects.open_source(account, *source)
+        handle, size = found_source.handle, found_source.size
         path = self.store.new_part_file(upload_id, number)
         algorithms = {upload.checksum_algorithm} if upload.checksum_algorithm else set()
         hasher = sums.Hasher(algorithms)
         try:
+            if condition is not None:
+                condition(found_source.etag, found_source.last_modified)
             start, end = 0, size
             if range_header is not None:
                 found = proto.copy_source_range(range_header)
@@ -248,7 +262,7 @@ class MultipartService:
             path.name,
         )
         await self._record(upload, part, path)
-        return part
+        return part, found_source
 
     async def _record(self, upload: Upload, part: Part, path: Path) -> None:
         async with self._locked(upload.upload_id):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from nimbus.services.s3 import S3Service
-from nimbus.services.s3_multipart import CommitRequest
+from nimbus.services.s3_multipart import CommitRequest, CopySource
 from nimbus.store.objects import NULL_VERSION, ObjectMeta
 
 
@@ -45,10 +45,17 @@ class S3Objects:
 
     async def open_source(
         self, account: str, bucket: str, key: str, version_id: str | None
-    ) -> tuple[BinaryIO, int, str | None]:
+    ) -> CopySource:
         version = await self.s3.get_object(account, bucket, key, version_id)
-        shown = None if version.version_id == NULL_VERSION else version.version_id
-        if version.blob is None:
-            return io.BytesIO(b""), 0, shown
-        handle = await self.s3.store.files.open(version.blob)
-        return handle, version.size, shown
+        handle: BinaryIO = (
+            io.BytesIO(b"")
+            if version.blob is None
+            else await self.s3.store.files.open(version.blob)
+        )
+        return CopySource(
+            handle,
+            version.size,
+            None if version.version_id == NULL_VERSION else version.version_id,
+            version.etag,
+            version.last_modified,
+        )
