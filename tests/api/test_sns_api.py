@@ -504,3 +504,28 @@ def test_auth_errors_in_the_query_shape() -> None:
         )
         assert parsed["Error"]["Code"] == code
         assert parsed["Error"]["Message"] == error.message
+
+
+def test_subscription_listings_page_by_100(sns: Any) -> None:
+    arn = sns.create_topic(Name=unique("many-subs"))["TopicArn"]
+    made = {
+        sns.subscribe(TopicArn=arn, Protocol="lambda", Endpoint=f"{FN}-{i}")["SubscriptionArn"]
+        for i in range(103)
+    }
+    first = sns.list_subscriptions_by_topic(TopicArn=arn)
+    assert len(first["Subscriptions"]) == 100 and first["NextToken"]
+    second = sns.list_subscriptions_by_topic(TopicArn=arn, NextToken=first["NextToken"])
+    assert len(second["Subscriptions"]) == 3 and "NextToken" not in second
+    assert {s["SubscriptionArn"] for s in first["Subscriptions"] + second["Subscriptions"]} == made
+    everything: set[str] = set()
+    token = None
+    while True:
+        page = sns.list_subscriptions(**({"NextToken": token} if token else {}))
+        everything |= {s["SubscriptionArn"] for s in page["Subscriptions"]}
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert made <= everything
+    assert fails(sns.unsubscribe, SubscriptionArn="nope")[:2] == (400, "InvalidParameter")
+    sns.delete_topic(TopicArn=arn)
+    assert not made & {s["SubscriptionArn"] for s in sns.list_subscriptions()["Subscriptions"]}
