@@ -407,3 +407,42 @@ def test_http_retries_follow_the_delivery_policy(sns: Any, recorder: Recorder) -
     recorder.wait("Notification", 2)
     time.sleep(1.0)  # the server's default (0.2, 0.3) would have retried twice by now
     assert len(recorder.of_type("Notification")) == 2
+
+
+FAILING = """
+def handler(event, context):
+    raise RuntimeError("always fails")
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="services/async_invoke.py sends a placeholder {'__dlq__': ...} record to the DLQ "
+    "instead of Destinations.dead_letter (AWS: the original event, with RequestID, ErrorCode "
+    "and ErrorMessage message attributes)",
+)
+def test_dead_letter_topic_of_a_function(node: NimbusServer, sns: Any, sqs: Any) -> None:
+    lam = node.client()
+    topic = sns.create_topic(Name=unique("dlq-topic"))["TopicArn"]
+    url, queue_arn = new_queue(sqs)
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    function = create(
+        lam,
+        unique("fails"),
+        Code={"ZipFile": make_zip({"app.py": FAILING})},
+        DeadLetterConfig={"TargetArn": topic},
+    )
+    response = lam.invoke(
+        FunctionName=function["FunctionName"], InvocationType="Event", Payload=b'{"n": 2}'
+    )
+    messages = wait_for(lambda: drain(sqs, url), timeout=30)
+    assert json.loads(messages[0]["Body"]) == {"n": 2}
+    attributes = messages[0]["MessageAttributes"]
+    assert attributes["RequestID"]["StringValue"] == response["ResponseMetadata"]["RequestId"]
+    assert attributes["ErrorCode"]["StringValue"] == "200"
+    assert "always fails" in attributes["ErrorMessage"]["StringValue"]
