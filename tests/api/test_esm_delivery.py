@@ -357,3 +357,32 @@ def test_mapping_survives_restart(make_server: Callable[..., NimbusServer]) -> N
     assert got["EventSourceMappingArn"].endswith(f":{ACCOUNT}:event-source-mapping:{mapping_id}")
     stack.send(url, ["after"])
     assert wait_for(lambda: bodies(calls(stack.logs, function)) == ["before", "after"])
+
+
+def test_deleted_queue_or_function_stops_delivery_quietly(
+    make_server: Callable[..., NimbusServer],
+) -> None:
+    server = make_server()
+    stack = Stack(server)
+    gone_fn = recorder(stack.lam)
+    url, queue_arn = stack.queue()
+    stack.mapping(gone_fn, queue_arn)
+    stack.sqs.delete_queue(QueueUrl=url)
+    # The function of another mapping goes away: its messages stay in the queue.
+    orphan = recorder(stack.lam)
+    kept_url, kept_arn = stack.queue()
+    stack.mapping(orphan, kept_arn)
+    stack.lam.delete_function(FunctionName=orphan)
+    stack.send(kept_url, ["waits"])
+    time.sleep(4)
+    attributes = stack.sqs.get_queue_attributes(
+        QueueUrl=kept_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "1"  # not even received
+    # Still serving: a healthy mapping delivers, and nothing crashed on the way.
+    healthy = recorder(stack.lam)
+    url3, arn3 = stack.queue()
+    stack.mapping(healthy, arn3)
+    stack.send(url3, ["fine"])
+    assert wait_for(lambda: bodies(calls(stack.logs, healthy)) == ["fine"])
+    assert "Traceback" not in server.log()

@@ -66,6 +66,7 @@ class QueuePoller:
         self._period_start = 0.0  # growth: records handled since then, rate before
         self._period_records = 0
         self._baseline: float | None = None
+        self._source_error = False
 
     def start(self) -> None:
         self._scaler = asyncio.create_task(self._scale_forever())
@@ -99,8 +100,11 @@ class QueuePoller:
         try:
             backlog = await self.consumer.backlog(self.settings.queue_arn)
         except NimbusError as e:
-            log.warning("mapping %s: %s", self.settings.uuid, e.message)
+            if not self._source_error:  # said once, not at every tick
+                log.warning("mapping %s: %s", self.settings.uuid, e.message)
+            self._source_error = True
             return 0
+        self._source_error = False
         wanted = max(1, math.ceil(backlog / self.settings.batch_size))
         if time.monotonic() - self.batches.throttled_at < self.config.throttle_hold_s:
             wanted = min(wanted, len(self._workers))
@@ -166,6 +170,12 @@ class QueuePoller:
                     self._kick.set()  # full batches: maybe more workers
                 records, payload, carry = split_payload(self.settings, messages)
                 await self.batches.run(self.settings, records, payload)
+            except NimbusError as e:  # the queue is gone (or the like): the scaler decides
+                log.warning("mapping %s: %s: %s", self.settings.uuid, e.code, e.message)
+                self._target = 0
+                await asyncio.sleep(self.config.poll_wait_s)
+                if not carry:
+                    return
             except Exception:
                 log.exception("mapping %s: batch", self.settings.uuid)
                 await asyncio.sleep(1.0)
