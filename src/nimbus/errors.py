@@ -539,3 +539,24 @@ class MissingContentLength(S3Error):
     code = "MissingContentLength"
     status = 411
     default_message = "You must provide the Content-Length HTTP header."
+
+
+class KeyTooLong(S3Error):
+    code = "KeyTooLongError"
+    status = 400
+    default_message = "Your key is too long"
+
+
+class InvalidLocationConstraint(S3Error):
+    code = "InvalidLocationConstraint"
+    status = 400
+    default_message = "The specified location-constraint is not valid"
+
+
+class IllegalLocationConstraint(S3Error):
+    code = "IllegalLocationConstraintException"
+    status = 400
+    default_message = (
+        "The unspecified location constraint is incompatible for the region specific endpoint"
+        " this request was sent to."
+    )

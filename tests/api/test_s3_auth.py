@@ -102,9 +102,20 @@ def test_sigv2_header_auth(server: NimbusServer, bucket: str) -> None:
     client.put_object(Bucket=bucket, Key="v2 key", Body=b"sigv2", Metadata={"m": "1"})
     got = client.get_object(Bucket=bucket, Key="v2 key")
     assert (got["Body"].read(), got["Metadata"]) == (b"sigv2", {"m": "1"})
+    # Bucket-level requests: SigV2 signs the bucket as "/bucket/".
+    name = unique("v2")
+    client.create_bucket(Bucket=name)
+    client.head_bucket(Bucket=name)
+    assert client.list_objects_v2(Bucket=name)["KeyCount"] == 0
+    client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    url = client.generate_presigned_url("list_objects", Params={"Bucket": bucket}, ExpiresIn=60)
+    status, _, body = http(url)
+    assert status == 200 and b"<Key>v2%20key</Key>" in body  # botocore asked for url encoding
+    client.delete_bucket(Bucket=name)
 
 
-def test_virtual_host_addressing(server: NimbusServer, bucket: str) -> None:
+@pytest.mark.parametrize("version", ["s3v4", "s3"])
+def test_virtual_host_addressing(server: NimbusServer, bucket: str, version: str) -> None:
     """boto3 with virtual-host style against http://localhost:<port>: the Host header is
     <bucket>.localhost (which does not resolve here, so the connection goes to 127.0.0.1)."""
     credentials = server.credentials
@@ -116,7 +127,11 @@ def test_virtual_host_addressing(server: NimbusServer, bucket: str) -> None:
         region_name="us-east-1",
         aws_access_key_id=credentials["access_key_id"],
         aws_secret_access_key=credentials["secret_access_key"],
-        config=Config(s3={"addressing_style": "virtual"}, retries={"total_max_attempts": 1}),
+        config=Config(
+            s3={"addressing_style": "virtual"},
+            signature_version=version,
+            retries={"total_max_attempts": 1},
+        ),
     )
     hosts: list[str] = []
 

@@ -15,7 +15,7 @@ from urllib.parse import unquote_plus
 
 import pytest
 from e2e import NimbusServer, unique
-from s3_helpers import fails, s3_client
+from s3_helpers import fails, http, s3_client, xml_error
 
 
 @pytest.fixture(scope="module")
@@ -345,3 +345,24 @@ def test_no_such_bucket(s3: Any) -> None:
     )
     assert fails(s3.put_object, Bucket=name, Key="k", Body=b"x")[:2] == (404, "NoSuchBucket")
     assert fails(s3.list_objects_v2, Bucket=name)[:2] == (404, "NoSuchBucket")
+
+
+def test_key_too_long(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="k" * 1024, Body=b"x")  # the limit: 1024 bytes of UTF-8
+    status, code, message, _ = fails(s3.put_object, Bucket=bucket, Key="ü" * 513, Body=b"x")
+    assert (status, code, message) == (400, "KeyTooLongError", "Your key is too long")
+
+
+def test_head_errors_have_no_body_and_unknown_methods(
+    s3: Any, bucket: str, server: NimbusServer
+) -> None:
+    url = s3.generate_presigned_url(
+        "head_object", Params={"Bucket": bucket, "Key": "missing"}, ExpiresIn=60
+    )
+    status, headers, body = http(url, "HEAD")
+    assert (status, body) == (404, b"")
+    assert headers["x-amz-request-id"]
+    url = s3.generate_presigned_url("get_bucket_acl", Params={"Bucket": bucket}, ExpiresIn=60)
+    status, _, body = http(url)
+    assert status == 501
+    assert xml_error(body)["Code"] == "NotImplemented"

@@ -3,6 +3,7 @@ in the request's SigV4 credential scope. Plain ASGI (no framework on the hot pat
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import uuid
@@ -52,6 +53,10 @@ class StreamingAdapter(Protocol):
     streams_body: bool  # True: marks the adapter for the edge (a cheap attribute test)
 
     async def handle(self, request: ApiRequest) -> StreamingResponse: ...
+
+    def v2_auth_path(self, raw_path: str, host: str) -> str | None:
+        """SigV2's canonical resource path if not the wire path (sigv4.RawRequest)."""
+        ...
 
     def error_response(
         self, error: NimbusError, request_id: str, method: str, raw_path: str
@@ -224,6 +229,9 @@ class Edge:
         raw_path = request.raw_path if isinstance(request.raw_path, str) else ""
         headers = {k.lower(): v for k, v in request.headers}
         stream = BodyStream(receive)
+        if info.version == 2:
+            auth_path = adapter.v2_auth_path(raw_path.split("?", 1)[0], request.host)
+            request = dataclasses.replace(request, auth_path=auth_path)
         try:
             account = await self._authenticate(request, info, check_payload=False)
         except NimbusError as e:

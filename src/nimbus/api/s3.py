@@ -19,6 +19,7 @@ from nimbus.errors import (
     AuthFailure,
     IncompleteBody,
     InvalidArgument,
+    KeyTooLong,
     NimbusError,
     S3Error,
     S3MethodNotAllowed,
@@ -29,6 +30,7 @@ from nimbus.protocol import s3xml
 log = logging.getLogger("nimbus.s3")
 Handler = Callable[["S3Request"], Awaitable[StreamingResponse]]
 XML = "application/xml"
+MAX_KEY = 1024  # bytes of UTF-8
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,9 +193,12 @@ def split_path(raw_path: str, host_bucket: str | None) -> tuple[str | None, str 
     if bucket is None or not key_part:
         return bucket, None
     try:
-        return bucket, unquote(key_part, errors="strict")
+        key = unquote(key_part, errors="strict")
     except UnicodeDecodeError:
         raise InvalidArgument("Object key is not valid UTF-8") from None
+    if len(key.encode()) > MAX_KEY:
+        raise KeyTooLong(Size=str(len(key.encode())), MaxSizeAllowed=str(MAX_KEY))
+    return bucket, key
 
 
 class S3Api:
@@ -217,6 +222,15 @@ class S3Api:
                 if name.endswith(suffix) and len(name) > len(suffix):
                     bucket = name[: -len(suffix)]
                     return None if bucket == "s3" else bucket
+        return None
+
+    def v2_auth_path(self, raw_path: str, host: str) -> str | None:
+        """SigV2 signs "/bucket/key" whatever the addressing, and "/bucket/" for a bucket."""
+        bucket = self.host_bucket(host)
+        if bucket is not None:
+            return f"/{bucket}{raw_path or '/'}"
+        if raw_path.count("/") == 1 and len(raw_path) > 1:
+            return raw_path + "/"
         return None
 
     def route(self, request: ApiRequest) -> S3Request:

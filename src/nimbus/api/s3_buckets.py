@@ -5,24 +5,15 @@ from __future__ import annotations
 from nimbus.api.edge import StreamingResponse
 from nimbus.api.s3 import XML, S3Api, S3Request
 from nimbus.api.s3_body import read_small
-from nimbus.errors import IllegalVersioningConfiguration, S3Error
+from nimbus.errors import (
+    IllegalLocationConstraint,
+    IllegalVersioningConfiguration,
+    InvalidLocationConstraint,
+)
 from nimbus.protocol import s3xml
 from nimbus.services.s3 import S3Service
 
 _VERSIONING = ("Enabled", "Suspended")
-
-
-class InvalidLocationConstraint(S3Error):
-    code = "InvalidLocationConstraint"
-    default_message = "The specified location-constraint is not valid"
-
-
-class IllegalLocationConstraint(S3Error):
-    code = "IllegalLocationConstraintException"
-    default_message = (
-        "The unspecified location constraint is incompatible for the region specific endpoint"
-        " this request was sent to."
-    )
 
 
 class BucketHandlers:

@@ -65,6 +65,9 @@ class RawRequest:
     headers: Headers
     body: bytes
     host: str  # Host header or HTTP/2 :authority
+    # SigV2's canonical resource path when it is not the wire path: S3 signs a bucket named
+    # in the Host as "/bucket/key", and a bucket itself as "/bucket/".
+    auth_path: str | None = None
 
     @classmethod
     def from_asgi(cls, scope: Mapping[str, Any], raw_path: str, body: bytes) -> RawRequest:
@@ -494,7 +497,7 @@ class _HmacV1(HmacV1Auth):  # type: ignore[misc]
 
 
 def _v2_signature(request: RawRequest, info: SignedRequestInfo, secret_key: str) -> str:
-    path, query = _text(request.raw_path), _text(request.query_string)
+    path, query = request.auth_path or _text(request.raw_path), _text(request.query_string)
     headers = HTTPHeaders()
     if info.query_auth:
         # botocore moves the signed x-amz-*/Content-* headers of a presigned URL into the query.
