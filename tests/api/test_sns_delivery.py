@@ -287,6 +287,22 @@ def test_http_handshake_signatures_retries_and_unsubscribe(
         for n in recorder.of_type("Notification")
     ]
     assert "before confirmation" not in delivered and "after unsubscribe" not in delivered
+    # The endpoint was told, and the UnsubscribeConfirmation's SubscribeURL restores it.
+    (goodbye,) = recorder.wait("UnsubscribeConfirmation")
+    farewell = json.loads(goodbye["body"])
+    assert goodbye["headers"]["x-amz-sns-subscription-arn"] == sub_arn
+    assert farewell["Message"] == (
+        f"You have chosen to deactivate subscription {sub_arn}.\n"
+        "To cancel this operation and restore the subscription, visit the SubscribeURL "
+        "included in this message."
+    )
+    verify(farewell)
+    status, body = fetch(farewell["SubscribeURL"])
+    assert status == 200 and sub_arn.encode() in body
+    sns.publish(TopicArn=topic, Message="restored")
+    wait_for(
+        lambda: any(n["body"].find('"restored"') > 0 for n in recorder.of_type("Notification"))
+    )
 
 
 def test_http_confirm_through_the_api(sns: Any, recorder: Recorder) -> None:

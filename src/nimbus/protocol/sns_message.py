@@ -107,16 +107,29 @@ def confirmation_document(
     timestamp: str,
     cert_url: str,
     version: str,
+    unsubscribed: str | None = None,
 ) -> dict[str, Any]:
+    """A SubscriptionConfirmation, or (`unsubscribed`: the subscription's ARN) the
+    UnsubscribeConfirmation whose SubscribeURL restores the subscription."""
+    if unsubscribed is None:
+        kind = "SubscriptionConfirmation"
+        message = (
+            f"You have chosen to subscribe to the topic {topic_arn}.\n"
+            "To confirm the subscription, visit the SubscribeURL included in this message."
+        )
+    else:
+        kind = "UnsubscribeConfirmation"
+        message = (
+            f"You have chosen to deactivate subscription {unsubscribed}.\n"
+            "To cancel this operation and restore the subscription, visit the SubscribeURL "
+            "included in this message."
+        )
     return {
-        "Type": "SubscriptionConfirmation",
+        "Type": kind,
         "MessageId": message_id,
         "Token": token,
         "TopicArn": topic_arn,
-        "Message": (
-            f"You have chosen to subscribe to the topic {topic_arn}.\n"
-            "To confirm the subscription, visit the SubscribeURL included in this message."
-        ),
+        "Message": message,
         "SubscribeURL": subscribe_url,
         "Timestamp": timestamp,
         "SignatureVersion": version,

@@ -38,6 +38,7 @@ _LAMBDA_ARN = re.compile(
     r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?$"
 )
 PENDING = "pending confirmation"
+RESTORABLE = 1000  # unsubscribed http/s subscriptions whose restore link still works
 Timestamp = Callable[[], str]
 
 
@@ -78,6 +79,9 @@ class SnsService:
         self.topics: dict[str, Topic] = {}
         self.subscriptions: dict[str, Subscription] = {}
         self._by_topic: dict[str, dict[str, Subscription]] = {}  # Publish reads this
+        # UnsubscribeConfirmation tokens -> the removed http/s subscription they restore
+        # (in memory: a restart forgets them; the oldest go first past RESTORABLE).
+        self._restorable: dict[str, Subscription] = {}
 
     async def start(self) -> None:
         topics, subscriptions = await self.store.load()
@@ -266,6 +270,12 @@ class SnsService:
                     await self.store.put_subscription(confirmed)
                     self._put(confirmed)
                 return sub.arn
+        restored = self._restorable.get(token)
+        if restored is not None and restored.topic_arn == topic_arn:
+            await self.store.put_subscription(restored)
+            self._put(restored)
+            del self._restorable[token]
+            return restored.arn
         raise InvalidParameter("Token")
 
     def subscription(self, arn: str | None) -> Subscription:
@@ -290,6 +300,16 @@ class SnsService:
             )
         await self.store.delete_subscription(arn)
         self._drop(arn)
+        if sub.protocol in ("http", "https") and sub.confirmed:
+            token = secrets.token_hex(64)
+            self._restorable[token] = sub
+            while len(self._restorable) > RESTORABLE:
+                del self._restorable[next(iter(self._restorable))]
+            topic = self.topics.get(sub.topic_arn)
+            version = topic.attributes.get("SignatureVersion", "1") if topic else "1"
+            self.deliveries.confirm_http(
+                sub, str(uuid.uuid4()), self.timestamp(), version, token, unsubscribed=True
+            )
 
     def list_subscriptions(
         self, account: str, token: str | None, topic_arn: str | None = None

@@ -139,26 +139,37 @@ class Deliveries:
         self.http.post_later(sub.endpoint, body, headers, retry_delays_s)
 
     def confirm_http(
-        self, sub: Subscription, message_id: str, timestamp: str, version: str
+        self,
+        sub: Subscription,
+        message_id: str,
+        timestamp: str,
+        version: str,
+        token: str | None = None,
+        unsubscribed: bool = False,
     ) -> None:
-        """Send the SubscriptionConfirmation handshake to a new http/https subscription."""
-        assert sub.token is not None
+        """Send the SubscriptionConfirmation handshake to a new http/https subscription, or
+        the UnsubscribeConfirmation to one just removed (its `token` restores it)."""
+        token = token or sub.token
+        assert token is not None
         document = sns_message.confirmation_document(
             message_id,
-            sub.token,
+            token,
             sub.topic_arn,
-            self.urls.confirm(sub.topic_arn, sub.token),
+            self.urls.confirm(sub.topic_arn, token),
             timestamp,
             self.urls.cert,
             version,
+            sub.arn if unsubscribed else None,
         )
         document["Signature"] = self.signer.sign(sns_message.canonical_string(document), version)
         headers = {
-            "x-amz-sns-message-type": "SubscriptionConfirmation",
+            "x-amz-sns-message-type": document["Type"],
             "x-amz-sns-message-id": message_id,
             "x-amz-sns-topic-arn": sub.topic_arn,
             "Content-Type": "text/plain; charset=UTF-8",
         }
+        if unsubscribed:
+            headers["x-amz-sns-subscription-arn"] = sub.arn
         self.http.post_later(sub.endpoint, sns_message.render(document), headers)
 
 
