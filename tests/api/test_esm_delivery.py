@@ -373,6 +373,7 @@ def test_deleted_queue_or_function_stops_delivery_quietly(
     kept_url, kept_arn = stack.queue()
     stack.mapping(orphan, kept_arn)
     stack.lam.delete_function(FunctionName=orphan)
+    time.sleep(2.5)  # a receive already waiting (1 s long polls) may still take one
     stack.send(kept_url, ["waits"])
     time.sleep(4)
     attributes = stack.sqs.get_queue_attributes(
