@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+import os
 import time
 import zlib
 from http.client import HTTPConnection
@@ -220,18 +222,58 @@ def test_aws_chunked_with_trailing_checksum(server: NimbusServer, s3: Any, bucke
     assert fails(s3.head_object, Bucket=bucket, Key="chunked-bad")[0] == 404
 
 
+def signed_chunks(payload: bytes, size: int, key: bytes, date: str, scope: str, seed: str) -> bytes:
+    """aws-chunked with SigV4 chunk signatures, computed here as the SDKs do."""
+    empty = hashlib.sha256(b"").hexdigest()
+    previous, out = seed, b""
+    pieces = [payload[i : i + size] for i in range(0, len(payload), size)] + [b""]
+    for piece in pieces:
+        to_sign = "\n".join(
+            ("AWS4-HMAC-SHA256-PAYLOAD", date, scope, previous, empty,
+             hashlib.sha256(piece).hexdigest())
+        )  # fmt: skip
+        previous = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        out += f"{len(piece):x};chunk-signature={previous}\r\n".encode() + piece + b"\r\n"
+    return out
+
+
 def test_aws_chunked_signed_chunks(server: NimbusServer, s3: Any, bucket: str) -> None:
-    payload = b"x" * 70_000
-    headers = {
-        "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-        "Content-Encoding": "aws-chunked",
-        "x-amz-decoded-content-length": str(len(payload)),
-    }
-    status, _, _ = signed_put(
-        server, f"/{bucket}/sig-chunks", chunked(payload, 65536, {}, signed=True), headers
-    )
-    assert status == 200
+    payload = os.urandom(150_000)
+    credentials = server.credentials
+
+    def put(key: str, tamper: bool = False) -> tuple[int, bytes]:
+        request = AWSRequest(
+            method="PUT",
+            url=f"{server.endpoint}/{bucket}/{key}",
+            headers={
+                "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+                "Content-Encoding": "aws-chunked",
+                "x-amz-decoded-content-length": str(len(payload)),
+            },
+        )
+        _DeclaredPayload(
+            Credentials(credentials["access_key_id"], credentials["secret_access_key"]),
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+        ).add_auth(request)
+        seed = request.headers["Authorization"].rsplit("Signature=", 1)[1]
+        date = request.headers["X-Amz-Date"]
+        signing = f"AWS4{credentials['secret_access_key']}".encode()
+        for part in (date[:8], "us-east-1", "s3", "aws4_request"):
+            signing = hmac.new(signing, part.encode(), hashlib.sha256).digest()
+        scope = f"{date[:8]}/us-east-1/s3/aws4_request"
+        body = signed_chunks(payload, 65536, signing, date, scope, seed)
+        if tamper:  # one byte of the second chunk's data
+            at = body.index(b"\r\n", 65536 + 90) + 10
+            body = body[:at] + bytes([body[at] ^ 1]) + body[at + 1 :]
+        status, _, response = http(request.url, "PUT", body, dict(request.headers.items()))
+        return status, response
+
+    assert put("sig-chunks")[0] == 200
     assert s3.get_object(Bucket=bucket, Key="sig-chunks")["Body"].read() == payload
+    status, body = put("sig-chunks-bad", tamper=True)
+    assert status == 403
+    assert xml_error(body)["Code"] == "SignatureDoesNotMatch"
+    assert fails(s3.head_object, Bucket=bucket, Key="sig-chunks-bad")[0] == 404
 
 
 def test_signed_payload_hash_is_checked(server: NimbusServer, s3: Any, bucket: str) -> None:

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import zlib
 
 import pytest
 
 from nimbus.errors import InvalidBucketName, InvalidRange, MalformedXML
 from nimbus.protocol import s3_checksums, s3_rules, s3xml
-from nimbus.protocol.s3_chunked import ChunkedDecoder, ChunkedError
+from nimbus.protocol.s3_chunked import (
+    ChunkedDecoder,
+    ChunkedError,
+    ChunkSignatureMismatch,
+    ChunkSigner,
+)
 
 
 def encode(payload: bytes, size: int, trailers: str = "", signature: str = "") -> bytes:
@@ -182,3 +188,43 @@ def test_xml_decoding() -> None:
     for bad in (b"<Delete><Object></Object></Delete>", b"not xml", b"<Other/>"):
         with pytest.raises(MalformedXML):
             s3xml.parse_delete(bad)
+
+
+def _aws_example_signer() -> ChunkSigner:
+    """AWS' documented example (S3 API reference, "sigv4-streaming"): 64 KiB + 1 KiB of 'a'."""
+    key = b"AWS4wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    for part in ("20130524", "us-east-1", "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    seed = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"
+    return ChunkSigner(key, "20130524T000000Z", "20130524/us-east-1/s3/aws4_request", seed)
+
+
+_AWS_EXAMPLE = (
+    b"10000;chunk-signature=ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648\r\n"
+    + b"a" * 65536
+    + b"\r\n400;chunk-signature=0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497"
+    + b"\r\n"
+    + b"a" * 1024
+    + b"\r\n0;chunk-signature=b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9"
+    + b"\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize("feed_size", [1000, 65536, 100_000])
+def test_chunk_signatures_aws_example(feed_size: int) -> None:
+    decoder = ChunkedDecoder(_aws_example_signer())
+    out = b"".join(
+        b"".join(decoder.feed(_AWS_EXAMPLE[i : i + feed_size]))
+        for i in range(0, len(_AWS_EXAMPLE), feed_size)
+    )
+    decoder.finish()
+    assert out == b"a" * 66560
+
+
+def test_chunk_signature_mismatch() -> None:
+    tampered = _AWS_EXAMPLE.replace(b"a" * 1024, b"b" + b"a" * 1023)
+    with pytest.raises(ChunkSignatureMismatch):
+        ChunkedDecoder(_aws_example_signer()).feed(tampered)
+    unsigned = b"5\r\nhello\r\n0\r\n\r\n"
+    with pytest.raises(ChunkSignatureMismatch):
+        ChunkedDecoder(_aws_example_signer()).feed(unsigned)

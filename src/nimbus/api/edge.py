@@ -38,7 +38,9 @@ class ApiRequest:
     request_id: str
     # Streaming adapters (S3) get b"" in `body` and the body here, still to be received.
     body_stream: BodyStream | None = None
-    signing: sigv4.SignedRequestInfo | None = None  # None under --auth open
+    signing: sigv4.SignedRequestInfo | None = None
+    # SigV4 key of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD body (its chunks are signed with it)
+    signing_key: bytes | None = None
 
 
 class ServiceAdapter(Protocol):
@@ -232,8 +234,14 @@ class Edge:
         if info.version == 2:
             auth_path = adapter.v2_auth_path(raw_path.split("?", 1)[0], request.host)
             request = dataclasses.replace(request, auth_path=auth_path)
+        key: bytes | None = None
         try:
-            account = await self._authenticate(request, info, check_payload=False)
+            account, secret = await self._verify(request, info, check_payload=False)
+            signed_chunks = headers.get("x-amz-content-sha256", "").startswith(
+                "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+            )
+            if secret is not None and signed_chunks and info.version == 4:
+                key = sigv4.signing_key(secret, info)
         except NimbusError as e:
             response: StreamingResponse = adapter.error_response(
                 e, request_id, request.method, raw_path
@@ -250,26 +258,31 @@ class Edge:
                     request_id,
                     stream,
                     info,
+                    key,
                 )
             )
         if not stream.done and _declares_body(headers):
             response = await _unread_body(stream, headers, response)
         return response
 
-    async def _authenticate(
+    async def _authenticate(self, request: sigv4.RawRequest, info: sigv4.SignedRequestInfo) -> str:
+        return (await self._verify(request, info))[0]
+
+    async def _verify(
         self,
         request: sigv4.RawRequest,
         info: sigv4.SignedRequestInfo,
         check_payload: bool = True,
-    ) -> str:
+    ) -> tuple[str, str | None]:
+        """(account, secret key: None under --auth open) of a verified request."""
         if self.open_account is not None:
-            return self.open_account
+            return self.open_account, None
         found = await self.lookup(info.access_key)
         if found is None:
             raise UnrecognizedClient()
         secret, account = found
         sigv4.verify(request, secret, dt.datetime.now(dt.UTC), info, check_payload=check_payload)
-        return account
+        return account, secret
 
 
 def _query(query_string: str | bytes) -> dict[str, list[str]]:

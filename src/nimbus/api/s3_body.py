@@ -17,10 +17,16 @@ from nimbus.errors import (
     IncompleteBody,
     InvalidDigest,
     InvalidS3Request,
+    InvalidSignature,
     MissingContentLength,
 )
 from nimbus.protocol import s3_checksums, sigv4
-from nimbus.protocol.s3_chunked import ChunkedDecoder, ChunkedError
+from nimbus.protocol.s3_chunked import (
+    ChunkedDecoder,
+    ChunkedError,
+    ChunkSignatureMismatch,
+    ChunkSigner,
+)
 from nimbus.store.s3_blobs import StagedWriter
 
 MAX_OBJECT = 5 * 1024**3  # a single PUT
@@ -112,12 +118,22 @@ def _plan(request: S3Request, max_size: int) -> _Plan:
     )
 
 
+def _decoder(request: S3Request, plan: _Plan) -> ChunkedDecoder | None:
+    if not plan.chunked:
+        return None
+    info, key = request.api.signing, request.api.signing_key
+    if info is None or key is None:  # unsigned chunks, or --auth open
+        return ChunkedDecoder()
+    scope = f"{info.scope_date}/{info.region}/{info.service}/aws4_request"
+    return ChunkedDecoder(ChunkSigner(key, info.amz_date, scope, info.signature))
+
+
 async def receive(request: S3Request, path: Path, max_size: int = MAX_OBJECT) -> Received:
     """Stream the body into `path`; verified digests. On any error the file is removed."""
     plan = _plan(request, max_size)
     digests = s3_checksums.Digests(plan.algorithms, sha256=plan.sha256 is not None)
     writer = StagedWriter(path, digests.update)
-    decoder = ChunkedDecoder() if plan.chunked else None
+    decoder = _decoder(request, plan)
     written = 0
     try:
         async for chunk in request.body:
@@ -136,6 +152,9 @@ async def receive(request: S3Request, path: Path, max_size: int = MAX_OBJECT) ->
                 " header."
             )
         return Received(path, written, digests.md5.hexdigest(), _verify(plan, digests, decoder))
+    except ChunkSignatureMismatch:
+        writer.discard()
+        raise InvalidSignature() from None
     except ChunkedError:
         writer.discard()
         raise IncompleteBody() from None
@@ -172,7 +191,7 @@ async def read_small(request: S3Request, limit: int = MAX_SMALL) -> bytes:
     """A small body (XML), checked like an object's (sha256, Content-MD5, checksums)."""
     plan = _plan(request, limit)
     digests = s3_checksums.Digests(plan.algorithms, sha256=plan.sha256 is not None)
-    decoder = ChunkedDecoder() if plan.chunked else None
+    decoder = _decoder(request, plan)
     parts: list[bytes] = []
     size = 0
     try:
@@ -184,6 +203,8 @@ async def read_small(request: S3Request, limit: int = MAX_SMALL) -> bytes:
                 parts.append(piece)
         if decoder is not None:
             decoder.finish()
+    except ChunkSignatureMismatch:
+        raise InvalidSignature() from None
     except ChunkedError:
         raise IncompleteBody() from None
     body = b"".join(parts)

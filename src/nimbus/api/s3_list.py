@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 
@@ -206,13 +207,22 @@ class ListHandlers:
         quiet, objects = s3xml.parse_delete(await read_small(request, 2 * 1024 * 1024))
         if not objects or len(objects) > MAX_KEYS:
             raise MalformedXML()
-        results: list[str] = []
-        for key, version_id in objects:
-            try:
-                deleted = await self.s3.delete_object(
+        # All at once: the store commits them together (group commit), not one by one.
+        outcomes = await asyncio.gather(
+            *(
+                self.s3.delete_object(
                     request.account, request.bucket, key, version_id, request.request_id
                 )
-            except NimbusError as e:
+                for key, version_id in objects
+            ),
+            return_exceptions=True,
+        )
+        results: list[str] = []
+        for (key, version_id), deleted in zip(objects, outcomes, strict=True):
+            if isinstance(deleted, BaseException):
+                if not isinstance(deleted, NimbusError):
+                    raise deleted
+                e = deleted
                 fields = [s3xml.el("Key", key)]
                 if version_id:
                     fields.append(s3xml.el("VersionId", version_id))

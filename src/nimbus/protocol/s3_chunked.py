@@ -5,20 +5,54 @@
 
 as sent with x-amz-content-sha256 STREAMING-AWS4-HMAC-SHA256-PAYLOAD(-TRAILER) or
 STREAMING-UNSIGNED-PAYLOAD-TRAILER. Trailers carry x-amz-checksum-* (and
-x-amz-trailer-signature). Chunk signatures are collected, not verified here.
+x-amz-trailer-signature). With a ChunkSigner, each chunk's signature is checked (it chains
+from the request's own signature); the trailer's signature is not.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from dataclasses import dataclass
+
 MAX_LINE = 4096
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 class ChunkedError(ValueError):
     """The body is not valid aws-chunked encoding."""
 
 
+class ChunkSignatureMismatch(ChunkedError):
+    """A chunk's signature is not the one its data and the chain call for."""
+
+
+@dataclass
+class ChunkSigner:
+    """SigV4 chunk signatures (STREAMING-AWS4-HMAC-SHA256-PAYLOAD): each signs the previous
+    one, the chunk's SHA-256 and the request's date and scope."""
+
+    key: bytes  # the SigV4 signing key of the request's date/region/service
+    amz_date: str
+    scope: str  # YYYYMMDD/region/service/aws4_request
+    previous: str  # starts as the Authorization header's signature
+
+    def check(self, signature: str, data_sha256: str) -> None:
+        string_to_sign = "\n".join(
+            ("AWS4-HMAC-SHA256-PAYLOAD", self.amz_date, self.scope, self.previous,
+             _EMPTY_SHA256, data_sha256)
+        )  # fmt: skip
+        expected = hmac.new(self.key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            raise ChunkSignatureMismatch("chunk signature mismatch")
+        self.previous = signature
+
+
 class ChunkedDecoder:
-    def __init__(self) -> None:
+    def __init__(self, signer: ChunkSigner | None = None) -> None:
+        self._signer = signer
+        self._chunk_hash = hashlib.sha256() if signer else None
+        self._chunk_signature = ""
         self._buf = bytearray()
         self._left = 0  # data bytes still to come in the current chunk
         self._state = "size"  # size | data | crlf | trailer | done
@@ -43,11 +77,15 @@ class ChunkedDecoder:
         while pos < len(buf) and self._state != "done":
             if self._state == "data":
                 take = min(self._left, len(buf) - pos)
-                out.append(bytes(buf[pos : pos + take]))
+                piece = bytes(buf[pos : pos + take])
+                out.append(piece)
+                if self._chunk_hash is not None:
+                    self._chunk_hash.update(piece)
                 pos += take
                 self._left -= take
                 self.decoded += take
                 if self._left == 0:
+                    self._end_chunk()
                     self._state = "crlf"
                 continue
             if self._state == "crlf":
@@ -81,10 +119,22 @@ class ChunkedDecoder:
         if size < 0:
             raise ChunkedError("negative chunk size")
         name, _, value = extension.partition("=")
-        if name.strip() == "chunk-signature":
-            self.signatures.append(value.strip())
+        signature = value.strip() if name.strip() == "chunk-signature" else ""
+        if signature:
+            self.signatures.append(signature)
+        elif self._signer is not None:
+            raise ChunkSignatureMismatch("a chunk without its signature")
+        self._chunk_signature = signature
         self._left = size
         self._state = "data" if size else "trailer"
+        if not size:
+            self._end_chunk()
+
+    def _end_chunk(self) -> None:
+        if self._signer is None or self._chunk_hash is None:
+            return
+        self._signer.check(self._chunk_signature, self._chunk_hash.hexdigest())
+        self._chunk_hash = hashlib.sha256()
 
     def _trailer_line(self, line: str) -> None:
         if not line:

@@ -417,6 +417,12 @@ def _canonical_path(raw_path: str | bytes) -> str:
     )
 
 
+def signing_key(secret_key: str, info: SignedRequestInfo) -> bytes:
+    """The SigV4 key of a request's date, region and service (aws-chunked bodies sign each
+    chunk with it)."""
+    return _signing_key(secret_key, info.scope_date, info.region, info.service)
+
+
 @functools.lru_cache(maxsize=256)
 def _signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
     key = f"AWS4{secret_key}".encode()

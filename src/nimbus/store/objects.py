@@ -132,7 +132,22 @@ class ObjectStore:
         self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        await self._remove_orphans()
         self._flusher = asyncio.create_task(self._flush_forever())
+
+    async def _remove_orphans(self) -> None:
+        """Blobs no version refers to: a crash between a blob's move into place and its
+        commit, or between a commit and the unlink of what it replaced. Nothing is in
+        flight at start, so every unreferenced file is garbage."""
+        on_disk = await asyncio.to_thread(self.files.all_blobs)
+        if not on_disk:
+            return
+        async with self.db.engine.connect() as c:
+            used = set((await c.execute(select(o.c.blob).where(o.c.blob.is_not(None)))).scalars())
+        orphans = on_disk - used
+        if orphans:
+            log.info("removing %d unreferenced S3 blobs", len(orphans))
+            await self._free(sorted(orphans))
 
     async def close(self) -> None:
         if self._flusher is not None:

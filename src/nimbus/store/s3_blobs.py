@@ -57,6 +57,10 @@ class BlobFiles:
             os.close(directory)
         return blob
 
+    def all_blobs(self) -> set[str]:
+        """The names of every blob file (blocking)."""
+        return {path.name for path in self.blobs.glob("*/*") if path.is_file()}
+
     def remove(self, blob: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path(blob).unlink()
