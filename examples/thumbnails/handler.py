@@ -18,7 +18,7 @@ import logging
 import os
 import time
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote, unquote_plus
 
 import boto3
 from PIL import Image, ImageOps
@@ -88,7 +88,7 @@ def process(bucket: str, key: str, request_id: str) -> dict[str, Any]:
         Key=target,
         Body=png,
         ContentType="image/png",
-        Metadata={"source": source},
+        Metadata={"source": quote(source)},  # metadata travels in headers: ASCII only
     )
     report.update(
         status="ok",
