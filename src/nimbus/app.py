@@ -263,8 +263,14 @@ class Nimbus:
         )
         # Event source mappings: pollers read the SQS service through QueueConsumer.
         self.pollers = SqsPollers(self.sqs, registry, self.engine)
+        sqs = self.sqs
         self.mappings = MappingService(
-            MappingStore(self.db), registry, self.sqs, self.pollers, config.region
+            MappingStore(self.db),
+            registry,
+            sqs,
+            self.pollers,
+            config.region,
+            lambda arn: sqs.queue_by_arn(arn).int_attr("VisibilityTimeout"),
         )
         await self.mappings.resume()
         # SNS: fans out to SQS (the queue sink: the SQS service, where it is wired), Lambda

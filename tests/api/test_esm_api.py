@@ -277,3 +277,26 @@ def test_cli(server: NimbusServer, function: str, queue_arn: str) -> None:
     )
     assert [m["UUID"] for m in listed["EventSourceMappings"]] == [created["UUID"]]
     server.aws("lambda", "delete-event-source-mapping", "--uuid", created["UUID"])
+
+
+def test_queue_must_hide_messages_as_long_as_the_function_runs(lam: Any, sqs: Any) -> None:
+    function = create(lam, unique("esm-slow"), Timeout=60)["FunctionName"]
+    url = sqs.create_queue(QueueName=unique("esm-vis"), Attributes={"VisibilityTimeout": "30"})[
+        "QueueUrl"
+    ]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    with pytest.raises(ClientError) as info:
+        lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=function)
+    assert error_of(info) == (
+        400,
+        "InvalidParameterValueException",
+        "Queue visibility timeout: 30 seconds is less than Function timeout: 60 seconds",
+    )
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "60"})
+    mapping_id = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=function)[
+        "UUID"
+    ]
+    lam.delete_event_source_mapping(UUID=mapping_id)
+    assert gone(lam, mapping_id)

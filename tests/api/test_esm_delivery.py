@@ -266,7 +266,7 @@ def test_filter_criteria(stack: Stack) -> None:
 
 
 def test_failures_go_back_and_then_to_the_dlq(stack: Stack) -> None:
-    function = recorder(stack.lam)
+    function = recorder(stack.lam, Timeout=2)  # <= the queue's visibility
     dlq_url, dlq_arn = stack.queue()
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
     url, queue_arn = stack.queue(VisibilityTimeout="2", RedrivePolicy=policy)
@@ -287,7 +287,7 @@ def test_failures_go_back_and_then_to_the_dlq(stack: Stack) -> None:
 
 
 def test_report_batch_item_failures(stack: Stack) -> None:
-    function = recorder(stack.lam)
+    function = recorder(stack.lam, Timeout=2)  # <= the queue's visibility
     url, queue_arn = stack.queue(VisibilityTimeout="2")
     stack.mapping(
         function,

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 import uuid as uuids
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from nimbus.errors import (
@@ -58,12 +59,14 @@ class MappingService:
         queues: QueueConsumer | None,
         runner: MappingRunner | None,
         region: str,
+        visibility_timeout: Callable[[str], int] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
         self.queues = queues
         self.runner = runner
         self.region = region
+        self.visibility_timeout = visibility_timeout  # of a queue, by ARN
         self._locks: dict[str, asyncio.Lock] = {}
         self._settling: set[asyncio.Task[None]] = set()
 
@@ -89,6 +92,7 @@ class MappingService:
         arn = f"arn:aws:lambda:{self.region}:{account}:event-source-mapping:{uuid}"
         config = new_config(p, uuid, source, target, arn, time.time())
         await self._check_queue(source)
+        await self._check_timeouts(account, name, source)
         for other in await self.store.find(account, source_arn=source, function_name=name):
             raise ResourceConflict(
                 f'The event source arn (" {source} ") and function (" {name} ") provided '
@@ -113,6 +117,7 @@ class MappingService:
                 name, qualifier = await function_target(
                     self.registry, account, p["FunctionName"], self.region
                 )
+                await self._check_timeouts(account, name, mapping.event_source_arn)
                 mapping.function_name = name
                 p = {**p, "_FunctionArn": function_arn(self.region, account, name, qualifier)}
             was_enabled = state in ("Enabled", "Enabling", "Creating") or (
@@ -176,6 +181,18 @@ class MappingService:
     async def _halt(self, uuid: str) -> None:
         if self.runner is not None:
             await self.runner.halt(uuid)
+
+    async def _check_timeouts(self, account: str, function: str, source: str) -> None:
+        """AWS: the queue must hide a batch for at least as long as the function may run."""
+        if self.visibility_timeout is None:
+            return
+        record = await self.registry.get(account, function, self.region)
+        visibility = self.visibility_timeout(source)
+        if visibility < record.timeout:
+            raise InvalidParameterValue(
+                f"Queue visibility timeout: {visibility} seconds is less than Function "
+                f"timeout: {record.timeout} seconds"
+            )
 
     def _lock(self, uuid: str) -> asyncio.Lock:
         return self._locks.setdefault(uuid, asyncio.Lock())
