@@ -13,7 +13,7 @@ import msgspec
 
 from nimbus.api import s3_body
 from nimbus.api.edge import BodyTooLarge, StreamingResponse
-from nimbus.api.s3 import Handler, S3Api, S3Request
+from nimbus.api.s3 import S3Api, S3Request
 from nimbus.api.s3_objects import new_meta, parse_copy_source
 from nimbus.errors import (
     BadDigest,
@@ -41,29 +41,13 @@ class KeyTooLong(S3Error):
 
 def register(api: S3Api, service: MultipartService) -> None:
     handlers = MultipartHandlers(service)
-    api.register("CreateMultipartUpload", _closing(handlers.create))
-    api.register("UploadPart", _closing(handlers.upload_part))
-    api.register("UploadPartCopy", _closing(handlers.upload_part_copy))
-    api.register("CompleteMultipartUpload", _closing(handlers.complete))
+    api.register("CreateMultipartUpload", handlers.create)
+    api.register("UploadPart", handlers.upload_part)
+    api.register("UploadPartCopy", handlers.upload_part_copy)
+    api.register("CompleteMultipartUpload", handlers.complete)
     api.register("AbortMultipartUpload", handlers.abort)
     api.register("ListParts", handlers.list_parts)
     api.register("ListMultipartUploads", handlers.list_uploads)
-
-
-def _closing(handler: Handler) -> Handler:
-    """An error before the body was read closes the connection (as S3 does): a client that
-    sent `Expect: 100-continue` never sends the body, and the server must not take its next
-    request for it."""
-
-    async def handle(request: S3Request) -> StreamingResponse:
-        try:
-            return await handler(request)
-        except S3Error as e:
-            if not request.body.done:
-                e.response_headers.setdefault("Connection", "close")
-            raise
-
-    return handle
 
 
 def _names(request: S3Request) -> tuple[str, str]:

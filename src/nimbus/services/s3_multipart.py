@@ -460,6 +460,11 @@ def _finish_part(path: Path, algorithm: str | None, checksums: Mapping[str, str]
     request did not carry it (blocking)."""
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
+        directory = os.open(path.parent, os.O_RDONLY)  # the new name survives a crash too
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
         if algorithm is None or algorithm in checksums:
             return checksums.get(algorithm) if algorithm else None
         hasher = sums.Hasher({algorithm})
