@@ -42,6 +42,7 @@ class SqsService(MessageOps):
         self.endpoint = endpoint_url.rstrip("/")
         self.region = region
         self.queues: dict[tuple[str, str], Queue] = {}
+        self.closing = False  # long polls return at once
 
     # lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -64,6 +65,7 @@ class SqsService(MessageOps):
         log.info("SQS: %d queues, %d messages", len(queues), len(messages))
 
     async def close(self) -> None:
+        self.closing = True
         for queue in self.queues.values():
             queue.changed.set()  # long polls end
         await self.store.close()

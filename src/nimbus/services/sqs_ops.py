@@ -56,6 +56,7 @@ def _range(name: str, value: Any, low: int, high: int, reason: str) -> int | Non
 class MessageOps:
     store: SqsStore
     queues: dict[tuple[str, str], Queue]
+    closing: bool
 
     def queue_by_url(self, url: Any) -> Queue:
         raise NotImplementedError
@@ -188,7 +189,7 @@ class MessageOps:
         move, max_receives = self.redrive(queue)
         while True:
             taken = queue.take(limit, visibility, now(), move, max_receives)
-            if taken or queue.deleted:
+            if taken or queue.deleted or self.closing:
                 break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
