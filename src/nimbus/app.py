@@ -307,7 +307,9 @@ class Nimbus:
         register_notifications(self.s3_api, self.s3, notifications)
         self.s3_uploads = UploadStore(self.db, data / "s3-multipart")
         await self.s3_uploads.start()
-        register_multipart(self.s3_api, MultipartService(self.s3_uploads, S3Objects(self.s3)))
+        multipart = MultipartService(self.s3_uploads, S3Objects(self.s3))
+        await multipart.forget_orphans()  # uploads of buckets deleted meanwhile
+        register_multipart(self.s3_api, multipart)
         functions.objects = self.s3
         adapters: dict[str, ServiceAdapter] = {
             "lambda": LambdaApi(functions, invoke, event_config, function_urls, self.mappings),

@@ -290,6 +290,11 @@ def test_uploads_survive_a_restart(make_server: Any, tmp_path: Path) -> None:
     upload_id = s3.create_multipart_upload(Bucket="restart", Key="k")["UploadId"]
     chunk = os.urandom(PART)
     one = s3.upload_part(Bucket="restart", Key="k", UploadId=upload_id, PartNumber=1, Body=chunk)
+    # A bucket deleted with an upload in progress: the upload goes with it (at the restart).
+    s3.create_bucket(Bucket="doomed")
+    doomed = s3.create_multipart_upload(Bucket="doomed", Key="k")["UploadId"]
+    s3.upload_part(Bucket="doomed", Key="k", UploadId=doomed, PartNumber=1, Body=b"x")
+    s3.delete_bucket(Bucket="doomed")
     first.stop()
     # A part file no row points at (a crash between fsync and commit) is swept at start.
     stray = first.data_dir / "s3-multipart" / upload_id / "00002-deadbeef.part"
@@ -297,6 +302,7 @@ def test_uploads_survive_a_restart(make_server: Any, tmp_path: Path) -> None:
     second = make_server(data_dir=first.data_dir)
     s3 = second.client("s3")
     assert not stray.exists()
+    assert doomed not in upload_dirs(second)
     listed = s3.list_parts(Bucket="restart", Key="k", UploadId=upload_id)["Parts"]
     assert [(p["PartNumber"], p["ETag"]) for p in listed] == [(1, one["ETag"])]
     two = s3.upload_part(Bucket="restart", Key="k", UploadId=upload_id, PartNumber=2, Body=b"end")

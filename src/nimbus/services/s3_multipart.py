@@ -29,6 +29,7 @@ from nimbus.errors import (
     InvalidS3Request,
     MalformedXML,
     NoSuchUpload,
+    S3Error,
 )
 from nimbus.protocol import s3_multipart as proto
 from nimbus.services import s3_multipart_checksums as sums
@@ -137,6 +138,18 @@ class MultipartService:
             await self.objects.check_bucket(account, bucket)  # NoSuchBucket comes first
             raise NoSuchUpload(UploadId=upload_id)
         return upload
+
+    async def forget_orphans(self) -> int:
+        """Remove the uploads of buckets that no longer exist (deleting a bucket takes its
+        uploads in progress with it, as in S3); how many."""
+        removed = 0
+        for account, bucket in await self.store.buckets():
+            try:
+                await self.objects.check_bucket(account, bucket)
+            except S3Error:
+                for upload_id in await self.store.ids_in_bucket(account, bucket):
+                    removed += await self.store.delete(upload_id)
+        return removed
 
     # create ------------------------------------------------------------------------------
     async def create(

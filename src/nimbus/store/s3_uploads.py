@@ -269,6 +269,19 @@ class UploadStore:
             rows = (await c.execute(query)).all()
         return [_upload(r) for r in rows]
 
+    async def buckets(self) -> list[tuple[str, str]]:
+        """(account, bucket) of every bucket with uploads in progress."""
+        query = select(s3_uploads.c.account_id, s3_uploads.c.bucket).distinct()
+        async with self.db.engine.connect() as c:
+            return [(r[0], r[1]) for r in await c.execute(query)]
+
+    async def ids_in_bucket(self, account: str, bucket: str) -> list[str]:
+        query = select(s3_uploads.c.upload_id).where(
+            s3_uploads.c.account_id == account, s3_uploads.c.bucket == bucket
+        )
+        async with self.db.engine.connect() as c:
+            return list((await c.execute(query)).scalars())
+
     async def count_in_bucket(self, account: str, bucket: str) -> int:
         query = select(func.count()).where(
             s3_uploads.c.account_id == account, s3_uploads.c.bucket == bucket
