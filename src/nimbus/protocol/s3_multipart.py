@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import hashlib
 import re
 import xml.etree.ElementTree as ET
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
-from xml.sax.saxutils import escape
+
+from nimbus.protocol import s3_checksums, s3xml
 
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 MIN_PART_SIZE = 5 * 1024 * 1024  # every part but the last
@@ -47,44 +46,22 @@ def composite_checksum(algorithm: str, part_checksums_b64: Sequence[str]) -> str
 
 
 def _digest(algorithm: str, data: bytes) -> bytes:
-    if algorithm == "SHA1":
-        return hashlib.sha1(data).digest()
-    if algorithm == "SHA256":
-        return hashlib.sha256(data).digest()
-    crc = CRCS[algorithm]
-    return crc.value(crc.update(crc.init, data)).to_bytes(crc.width // 8, "big")
+    hasher = s3_checksums.new(algorithm)
+    hasher.update(data)
+    return hasher.digest()
 
 
 @dataclass(frozen=True)
 class Crc:
-    """A reflected CRC (all of AWS' are): table-driven update and zlib's GF(2) combine."""
+    """A reflected CRC (all of AWS' are; computed by protocol/s3_checksums): zlib's GF(2)
+    combination, for any width."""
 
     name: str
     width: int
     poly_reflected: int
-    table: tuple[int, ...]
-
-    @property
-    def mask(self) -> int:
-        return (1 << self.width) - 1
-
-    @property
-    def init(self) -> int:
-        return self.mask  # register preset to all ones, final xor all ones
-
-    def value(self, register: int) -> int:
-        return register ^ self.mask
-
-    def update(self, register: int, data: bytes) -> int:
-        if self.name == "CRC32":
-            return zlib.crc32(data, register ^ self.mask) ^ self.mask  # C speed
-        table = self.table
-        for byte in data:
-            register = table[(register ^ byte) & 0xFF] ^ (register >> 8)
-        return register
 
     def combine(self, crc1: int, crc2: int, len2: int) -> int:
-        """The CRC of A+B from crc(A), crc(B) and len(B) (zlib's crc32_combine, any width)."""
+        """The CRC of A+B from crc(A), crc(B) and len(B) (zlib's crc32_combine)."""
         if len2 == 0:
             return crc1
         odd = [self.poly_reflected] + [1 << n for n in range(self.width - 1)]
@@ -106,16 +83,6 @@ class Crc:
         return crc1 ^ crc2
 
 
-def _crc(name: str, width: int, poly_reflected: int) -> Crc:
-    table = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ poly_reflected if c & 1 else c >> 1
-        table.append(c)
-    return Crc(name, width, poly_reflected, tuple(table))
-
-
 def _gf2_times(matrix: list[int], vector: int) -> int:
     total = 0
     i = 0
@@ -132,9 +99,9 @@ def _gf2_square(matrix: list[int]) -> list[int]:
 
 
 CRCS = {
-    "CRC32": _crc("CRC32", 32, 0xEDB88320),
-    "CRC32C": _crc("CRC32C", 32, 0x82F63B78),
-    "CRC64NVME": _crc("CRC64NVME", 64, 0x9A6C9329AC4BC9B5),
+    "CRC32": Crc("CRC32", 32, 0xEDB88320),
+    "CRC32C": Crc("CRC32C", 32, 0x82F63B78),
+    "CRC64NVME": Crc("CRC64NVME", 64, 0x9A6C9329AC4BC9B5),
 }
 
 
@@ -146,22 +113,6 @@ def full_object_crc(algorithm: str, parts: Iterable[tuple[str, int]]) -> str:
         value = int.from_bytes(base64.b64decode(checksum), "big")
         total = value if total is None else crc.combine(total, value, size)
     return base64.b64encode((total or 0).to_bytes(crc.width // 8, "big")).decode()
-
-
-def checksum_b64(algorithm: str, value: int | bytes) -> str:
-    """A CRC register value (already finalised) or a digest, as S3 shows it."""
-    if isinstance(value, int):
-        value = value.to_bytes(CRCS[algorithm].width // 8, "big")
-    return base64.b64encode(value).decode()
-
-
-def valid_checksum_value(algorithm: str, value: str) -> bool:
-    """Whether a base64 x-amz-checksum-* value has the algorithm's size."""
-    sizes = {"CRC32": 4, "CRC32C": 4, "CRC64NVME": 8, "SHA1": 20, "SHA256": 32}
-    try:
-        return len(base64.b64decode(value, validate=True)) == sizes[algorithm]
-    except (binascii.Error, ValueError):
-        return False
 
 
 def content_md5(value: str) -> bytes | None:
@@ -232,10 +183,7 @@ def _local(tag: str) -> str:
 
 
 # --- response bodies -------------------------------------------------------------------
-def iso_time(epoch: float) -> str:
-    """S3's timestamp format: 2026-11-23T14:38:38.000Z (milliseconds)."""
-    t = dt.datetime.fromtimestamp(epoch, dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+iso_time = s3xml.iso_time
 
 
 def _xml(root: str, inner: str) -> bytes:
@@ -249,7 +197,7 @@ def _el(name: str, value: object) -> str:
         return ""
     if isinstance(value, bool):
         value = "true" if value else "false"
-    return f"<{name}>{escape(str(value))}</{name}>"
+    return f"<{name}>{s3xml.text(value)}</{name}>"
 
 
 def _owner(tag: str, owner_id: str, display: str | None = None) -> str:

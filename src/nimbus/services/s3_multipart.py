@@ -31,6 +31,7 @@ from nimbus.errors import (
     NoSuchUpload,
     S3Error,
 )
+from nimbus.protocol import s3_checksums
 from nimbus.protocol import s3_multipart as proto
 from nimbus.services import s3_multipart_checksums as sums
 from nimbus.store.s3_uploads import Part, Upload, UploadStore, new_upload_id
@@ -230,7 +231,7 @@ class MultipartService:
         handle, size = found_source.handle, found_source.size
         path = self.store.new_part_file(upload_id, number)
         algorithms = {upload.checksum_algorithm} if upload.checksum_algorithm else set()
-        hasher = sums.Hasher(algorithms)
+        hasher = sums.hasher(algorithms)
         try:
             if condition is not None:
                 condition(found_source.etag, found_source.last_modified)
@@ -480,13 +481,13 @@ def _finish_part(path: Path, algorithm: str | None, checksums: Mapping[str, str]
             os.close(directory)
         if algorithm is None or algorithm in checksums:
             return checksums.get(algorithm) if algorithm else None
-        hasher = sums.Hasher({algorithm})
+        hasher = sums.hasher({algorithm})
         while data := f.read(_WRITE_BATCH):
             hasher.update(data)
         return hasher.checksum(algorithm)
 
 
-def _write_batch(handle: BinaryIO, data: bytes, hasher: sums.Hasher) -> None:
+def _write_batch(handle: BinaryIO, data: bytes, hasher: s3_checksums.Digests) -> None:
     hasher.update(data)  # hashlib and zlib release the GIL on large buffers
     handle.write(data)
 
@@ -496,7 +497,9 @@ def _sync(handle: BinaryIO) -> None:
     os.fsync(handle.fileno())
 
 
-def _copy_range(source: BinaryIO, path: Path, start: int, end: int, hasher: sums.Hasher) -> None:
+def _copy_range(
+    source: BinaryIO, path: Path, start: int, end: int, hasher: s3_checksums.Digests
+) -> None:
     """UploadPartCopy: bytes [start, end) of `source` into a new file (hashed: blocking)."""
     source.seek(start)
     with open(path, "xb") as out:

@@ -3,37 +3,16 @@ the checks of the checksum headers of CreateMultipartUpload."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-
 from nimbus.errors import InvalidS3Request
+from nimbus.protocol import s3_checksums
 from nimbus.protocol import s3_multipart as proto
 
 SUPPORTED = ", ".join(proto.ALGORITHMS)
 
 
-class Hasher:
+def hasher(algorithms: set[str]) -> s3_checksums.Digests:
     """MD5 (the ETag) plus the checksum algorithms asked for, fed chunk by chunk."""
-
-    def __init__(self, algorithms: set[str]) -> None:
-        self.md5 = hashlib.md5()
-        self.size = 0
-        self._crcs = {a: proto.CRCS[a].init for a in algorithms if a in proto.CRCS}
-        self._digests = {a: hashlib.new(a.lower()) for a in algorithms if a not in proto.CRCS}
-
-    def update(self, data: bytes) -> None:
-        self.size += len(data)
-        self.md5.update(data)
-        for name, register in self._crcs.items():
-            self._crcs[name] = proto.CRCS[name].update(register, data)
-        for digest in self._digests.values():
-            digest.update(data)
-
-    def checksum(self, algorithm: str) -> str:
-        if algorithm in self._crcs:
-            crc = proto.CRCS[algorithm]
-            return proto.checksum_b64(algorithm, crc.value(self._crcs[algorithm]))
-        return base64.b64encode(self._digests[algorithm].digest()).decode()
+    return s3_checksums.Digests(tuple(sorted(algorithms)))
 
 
 def algorithm_header(value: str | None) -> str | None:
