@@ -190,8 +190,11 @@ def test_checksums_stored_and_returned(s3: Any, bucket: str, algorithm: str) -> 
         put = s3.put_object(Bucket=bucket, Key=algorithm, Body=data, ChecksumAlgorithm=algorithm)
     value = put[f"Checksum{algorithm}"]
     assert value == expected
+    assert put["ChecksumType"] == "FULL_OBJECT"
     head = s3.head_object(Bucket=bucket, Key=algorithm, ChecksumMode="ENABLED")
-    assert head[f"Checksum{algorithm}"] == value
+    assert (head[f"Checksum{algorithm}"], head["ChecksumType"]) == (value, "FULL_OBJECT")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=algorithm)["Contents"][0]
+    assert (listed["ChecksumAlgorithm"], listed["ChecksumType"]) == ([algorithm], "FULL_OBJECT")
     got = s3.get_object(Bucket=bucket, Key=algorithm, ChecksumMode="ENABLED")
     assert got[f"Checksum{algorithm}"] == value
     assert got["Body"].read() == data

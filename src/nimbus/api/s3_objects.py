@@ -85,6 +85,7 @@ def new_meta(request: S3Request, size: int, etag: str, checksums: dict[str, str]
         headers=content,
         metadata=user_metadata(headers),
         checksums=checksums,
+        checksum_type="FULL_OBJECT" if checksums else None,
         tags=parse_tag_header(headers.get("x-amz-tagging")),
         storage_class=storage,
     )
@@ -129,6 +130,8 @@ class ObjectHandlers:
                 received.path.unlink()  # only if the commit did not take it
         headers = [("ETag", f'"{version.etag}"'), *version_headers(version)]
         headers += [(f"x-amz-checksum-{a.lower()}", v) for a, v in meta.checksums.items()]
+        if meta.checksum_type:
+            headers.append(("x-amz-checksum-type", meta.checksum_type))
         headers.append(("x-amz-server-side-encryption", "AES256"))
         return 200, headers, b""
 
