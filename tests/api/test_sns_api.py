@@ -237,12 +237,12 @@ def test_subscriptions_lifecycle(sns: Any) -> None:
             "Invalid parameter: Attributes Reason: "
             "Delivery protocol [lambda] does not support raw message delivery.",
         ),
-        ("lambda", FN, {"Colour": "x"}, "Invalid parameter: AttributeName"),
+        ("lambda", FN, {"Colour": "x"}, "Invalid parameter: Attributes Reason: AttributeName"),
         (
             "lambda",
             FN,
             {"FilterPolicy": '{"a": "b"}'},
-            'Invalid parameter: FilterPolicy: "a" must be an object or an array',
+            'Invalid parameter: Attributes Reason: FilterPolicy: "a" must be an object or an array',
         ),
         (
             "lambda",
@@ -274,15 +274,34 @@ def test_subscription_arn_errors(sns: Any) -> None:
     )
     arn = sns.create_topic(Name="sns-sub-errors")["TopicArn"]
     sub = sns.subscribe(TopicArn=arn, Protocol="lambda", Endpoint=FN)["SubscriptionArn"]
-    assert fails(
-        sns.set_subscription_attributes,
-        SubscriptionArn=sub,
-        AttributeName="FilterPolicy",
-        AttributeValue="[",
-    )[:2] == (
-        400,
-        "InvalidParameter",
-    )
+    set_errors = [
+        ("FilterPolicy", "[", "Invalid parameter: FilterPolicy: failed to parse JSON."),
+        (
+            "FilterPolicy",
+            '{"a": {"b": ["c"]}}',
+            "Invalid parameter: Filter policy scope MessageAttributes does not support nested "
+            "filter policy",
+        ),
+        ("Colour", "x", "Invalid parameter: AttributeName"),
+        (
+            "RawMessageDelivery",
+            "yes",
+            "Invalid parameter: RawMessageDelivery: Invalid value [yes]. Must be true or false.",
+        ),
+        ("RedrivePolicy", "{", "Invalid parameter: RedrivePolicy: failed to parse JSON."),
+        (
+            "RedrivePolicy",
+            '{"deadLetterTargetArn": "nope"}',
+            "Invalid parameter: RedrivePolicy: deadLetterTargetArn is an invalid arn",
+        ),
+    ]
+    for name, value, message in set_errors:
+        assert fails(
+            sns.set_subscription_attributes,
+            SubscriptionArn=sub,
+            AttributeName=name,
+            AttributeValue=value,
+        ) == (400, "InvalidParameter", message)
     assert fails(sns.confirm_subscription, TopicArn=arn, Token="bad")[:2] == (
         400,
         "InvalidParameter",

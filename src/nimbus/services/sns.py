@@ -217,7 +217,7 @@ class SnsService:
     ) -> str:
         topic = self.topic(topic_arn)
         endpoint = _check_endpoint(protocol, endpoint)
-        wanted = sns_attributes.check_subscription_attributes(protocol, attributes)
+        wanted = sns_attributes.check_subscription_attributes(protocol, attributes, subscribe=True)
         for sub in self.subscribers(topic.arn):
             if sub.protocol == protocol and sub.endpoint == endpoint:
                 if wanted and any(sub.attributes.get(k) != v for k, v in wanted.items()):

@@ -113,39 +113,59 @@ def topic_attributes(topic: Topic, subscriptions: list[Subscription]) -> dict[st
     return out
 
 
+def _attribute_error(detail: str, subscribe: bool) -> InvalidParameter:
+    """Subscribe words attribute errors "Invalid parameter: Attributes Reason: <detail>",
+    SetSubscriptionAttributes "Invalid parameter: <detail>"."""
+    return InvalidParameter("Attributes", detail) if subscribe else InvalidParameter(detail)
+
+
+def _json_text(name: str, value: str, subscribe: bool) -> Any:
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        raise _attribute_error(f"{name}: failed to parse JSON.", subscribe) from None
+
+
 def check_subscription_attributes(
-    protocol: str, attributes: dict[str, str], current: dict[str, str] | None = None
+    protocol: str,
+    attributes: dict[str, str],
+    current: dict[str, str] | None = None,
+    subscribe: bool = False,
 ) -> dict[str, str]:
     """Checks a change (all of Subscribe's Attributes, or one Set); the resulting set."""
     result = dict(current or {})
     for name, value in attributes.items():
         if name not in SUBSCRIPTION_SETTABLE:
-            raise InvalidParameter("AttributeName")
+            raise _attribute_error("AttributeName", subscribe)
         if name == "RawMessageDelivery":
             if value.lower() not in ("true", "false"):
-                raise InvalidParameter(
-                    "Attributes",
+                raise _attribute_error(
                     f"RawMessageDelivery: Invalid value [{value}]. Must be true or false.",
+                    subscribe,
                 )
             if protocol not in RAW_PROTOCOLS:
-                raise InvalidParameter(
-                    "Attributes",
+                raise _attribute_error(
                     f"Delivery protocol [{protocol}] does not support raw message delivery.",
+                    subscribe,
                 )
             value = value.lower()
         elif name == "FilterPolicyScope" and value not in sns_filter.SCOPES:
-            raise InvalidParameter(
-                "Attributes",
+            raise _attribute_error(
                 f"FilterPolicyScope: Invalid value [{value}]. "
                 "Please use either MessageBody or MessageAttributes",
+                subscribe,
             )
+        elif name == "FilterPolicy" and value:
+            _json_text("FilterPolicy", value, subscribe)
         elif name == "RedrivePolicy" and value:
-            policy = _json_object("RedrivePolicy", value)
-            target = policy.get("deadLetterTargetArn")
-            if not isinstance(target, str) or not target.startswith("arn:aws:sqs:"):
-                raise InvalidParameter("RedrivePolicy: deadLetterTargetArn is missing or invalid")
+            policy = _json_text("RedrivePolicy", value, subscribe)
+            target = policy.get("deadLetterTargetArn") if isinstance(policy, dict) else None
+            if not isinstance(target, str) or target.count(":") < 5:
+                raise _attribute_error(
+                    "RedrivePolicy: deadLetterTargetArn is an invalid arn", subscribe
+                )
         elif name == "DeliveryPolicy" and value:
-            _json_object("DeliveryPolicy", value)
+            _json_text("DeliveryPolicy", value, subscribe)
         if value == "" and name in ("FilterPolicy", "RedrivePolicy", "DeliveryPolicy"):
             result.pop(name, None)
             if name == "FilterPolicy":
@@ -153,9 +173,11 @@ def check_subscription_attributes(
             continue
         result[name] = value
     if "FilterPolicy" in result:
-        sns_filter.parse(
-            result["FilterPolicy"], result.get("FilterPolicyScope", "MessageAttributes")
-        )
+        scope = result.get("FilterPolicyScope", "MessageAttributes")
+        try:
+            sns_filter.parse(result["FilterPolicy"], scope)
+        except sns_filter.PolicyError as e:
+            raise _attribute_error(e.detail, subscribe) from None
         result.setdefault("FilterPolicyScope", "MessageAttributes")
     return result
 

@@ -122,9 +122,11 @@ class Publisher:
         if not text:
             return True
         scope = sub.attributes.get("FilterPolicyScope", "MessageAttributes")
-        return sns_filter.matches(
-            self._policy(text, scope), scope, note.message_for(sub.protocol), note.attributes
-        )
+        try:
+            policy = self._policy(text, scope)
+        except sns_filter.PolicyError:  # checked when set; never deliver on a broken one
+            return False
+        return sns_filter.matches(policy, scope, note.message_for(sub.protocol), note.attributes)
 
     async def _fan_out(self, topic: Topic, note: Notification) -> None:
         targets = [
