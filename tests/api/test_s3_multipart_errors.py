@@ -8,7 +8,7 @@ import os
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -62,7 +62,7 @@ def complete(s3: Any, upload: tuple[str, str, str], parts: list[dict[str, Any]])
 def test_no_such_upload_everywhere(s3: Any, upload: tuple[str, str, str]) -> None:
     bucket, key, _ = upload
     bogus = "not-an-upload"
-    calls = [
+    calls: list[Callable[[], Any]] = [
         lambda: s3.upload_part(Bucket=bucket, Key=key, UploadId=bogus, PartNumber=1, Body=b"x"),
         lambda: s3.list_parts(Bucket=bucket, Key=key, UploadId=bogus),
         lambda: s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=bogus),

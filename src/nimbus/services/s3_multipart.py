@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import os
-import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -21,27 +18,17 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from nimbus.errors import (
-    BadDigest,
-    EntityTooSmall,
     InvalidArgument,
-    InvalidPart,
-    InvalidPartOrder,
     InvalidS3Request,
     MalformedXML,
     NoSuchUpload,
     S3Error,
 )
-from nimbus.protocol import s3_checksums
 from nimbus.protocol import s3_multipart as proto
+from nimbus.services import s3_multipart_checks as checks
 from nimbus.services import s3_multipart_checksums as sums
+from nimbus.services import s3_multipart_files as files
 from nimbus.store.s3_uploads import Part, Upload, UploadStore, new_upload_id
-
-_WRITE_BATCH = 1024 * 1024  # gather this much before one write in a worker thread
-INVALID_PART = (
-    "One or more of the specified parts could not be found.  The part may not have been "
-    "uploaded, or the specified entity tag may not match the part's entity tag."
-)
-
 
 # Streams a part's body into the path given, verifying it: (size, MD5 hex, checksums).
 Receiver = Callable[[Path], Awaitable[tuple[int, str, dict[str, str]]]]
@@ -192,7 +179,7 @@ class MultipartService:
     ) -> Part:
         """`receive` streams the body into the path it is given and verifies what the request
         declared (Content-MD5, x-amz-checksum-*: the algorithms in `declared`)."""
-        number = _part_number(number_text)
+        number = checks.part_number(number_text)
         upload = await self._upload(account, bucket, key, upload_id)
         algorithm = upload.checksum_algorithm
         for given in declared:
@@ -205,7 +192,7 @@ class MultipartService:
         try:
             size, md5, checksums = await receive(path)
             # Durable before the reply; the upload's checksum if the request carried none.
-            checksum = await asyncio.to_thread(_finish_part, path, algorithm, checksums)
+            checksum = await asyncio.to_thread(files.finish_part, path, algorithm, checksums)
         except BaseException:
             with contextlib.suppress(OSError):
                 path.unlink()
@@ -225,7 +212,7 @@ class MultipartService:
         range_header: str | None,
         condition: CopyCondition | None = None,
     ) -> tuple[Part, CopySource]:
-        number = _part_number(number_text)
+        number = checks.part_number(number_text)
         upload = await self._upload(account, bucket, key, upload_id)
         found_source = await self.objects.open_source(account, *source)
         handle, size = found_source.handle, found_source.size
@@ -259,7 +246,7 @@ class MultipartService:
                     "copy source: 5368709120",
                     ArgumentName="x-amz-copy-source",
                 )
-            await asyncio.to_thread(_copy_range, handle, path, start, end, hasher)
+            await asyncio.to_thread(files.copy_range, handle, path, start, end, hasher)
         except BaseException:
             with contextlib.suppress(OSError):
                 path.unlink()
@@ -302,8 +289,9 @@ class MultipartService:
             raise MalformedXML() from None
         async with self._locked(upload_id):
             upload = await self._upload(account, bucket, key, upload_id)  # not completed meanwhile
-            parts = await self._validate(upload, requested)
-            checksum = _object_checksum(upload, parts, headers)
+            stored = {p.number: p for p in await self.store.parts(upload_id)}
+            parts = checks.chosen_parts(upload, requested, stored)
+            checksum = checks.object_checksum(upload, parts, headers)
             etag = proto.multipart_etag([p.etag for p in parts])
             size = sum(p.size for p in parts)
             expected_size = headers.get("x-amz-mp-object-size")
@@ -315,7 +303,7 @@ class MultipartService:
             staged = self.objects.staging_path()
             sources = [self.store.part_path(upload_id, p) for p in parts]
             try:
-                await asyncio.to_thread(_concatenate, sources, staged)
+                await asyncio.to_thread(files.concatenate, sources, staged)
                 version_id = await self.objects.commit(
                     CommitRequest(
                         account,
@@ -338,50 +326,6 @@ class MultipartService:
                 raise
             await self.store.delete(upload_id)
         return Completed(etag, version_id, checksum, upload.checksum_type if checksum else None)
-
-    async def _validate(self, upload: Upload, requested: list[proto.RequestedPart]) -> list[Part]:
-        """AWS' checks, in AWS' order: ascending numbers, each part there with its ETag (and
-        checksum), every part but the last at least 5 MiB."""
-        numbers = [p.number for p in requested]
-        if any(b <= a for a, b in itertools.pairwise(numbers)):
-            raise InvalidPartOrder(UploadId=upload.upload_id)
-        stored = {p.number: p for p in await self.store.parts(upload.upload_id)}
-        algorithm = upload.checksum_algorithm
-        chosen: list[Part] = []
-        for wanted in requested:
-            part = stored.get(wanted.number)
-            if part is None or part.etag != wanted.etag:
-                raise InvalidPart(
-                    INVALID_PART,
-                    UploadId=upload.upload_id,
-                    PartNumber=str(wanted.number),
-                    ETag=wanted.etag,
-                )
-            given = wanted.checksums.get(algorithm) if algorithm else None
-            if algorithm and upload.checksum_type == "COMPOSITE" and given is None:
-                raise InvalidS3Request(
-                    f"The upload was created using a {algorithm.lower()} checksum. The complete "
-                    "request must include the checksum for each part. It was missing for part "
-                    f"{wanted.number} in the request."
-                )
-            if given is not None and given != part.checksum:
-                raise InvalidPart(
-                    INVALID_PART,
-                    UploadId=upload.upload_id,
-                    PartNumber=str(wanted.number),
-                    ETag=wanted.etag,
-                )
-            chosen.append(part)
-        for part in chosen[:-1]:
-            if part.size < proto.MIN_PART_SIZE:
-                raise EntityTooSmall(
-                    "Your proposed upload is smaller than the minimum allowed size",
-                    ProposedSize=str(part.size),
-                    MinSizeAllowed=str(proto.MIN_PART_SIZE),
-                    PartNumber=str(part.number),
-                    ETag=part.etag,
-                )
-        return chosen
 
     async def abort(self, account: str, bucket: str, key: str, upload_id: str) -> None:
         await self._upload(account, bucket, key, upload_id)
@@ -439,92 +383,3 @@ def _common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
         return None
     at = key.find(delimiter, len(prefix))
     return key[: at + len(delimiter)] if at >= 0 else None
-
-
-def _part_number(text: str) -> int:
-    number = proto.parse_int(text)
-    if number is None or not 1 <= number <= proto.MAX_PART_NUMBER:
-        raise InvalidArgument(
-            "Part number must be an integer between 1 and 10000, inclusive",
-            ArgumentName="partNumber",
-            ArgumentValue=text,
-        )
-    return number
-
-
-def _object_checksum(
-    upload: Upload, parts: list[Part], headers: Mapping[str, str]
-) -> tuple[str, str] | None:
-    algorithm = upload.checksum_algorithm
-    if algorithm is None or any(p.checksum is None for p in parts):
-        return None
-    checksums = [p.checksum for p in parts if p.checksum is not None]
-    if upload.checksum_type == "FULL_OBJECT":
-        sized = [(c, p.size) for c, p in zip(checksums, parts, strict=True)]
-        value = proto.full_object_crc(algorithm, sized)
-        given = headers.get(f"x-amz-checksum-{algorithm.lower()}")
-        if given is not None and given != value:
-            raise BadDigest(f"The {algorithm} you specified did not match the calculated checksum.")
-        return algorithm, value
-    return algorithm, proto.composite_checksum(algorithm, checksums)
-
-
-def _finish_part(path: Path, algorithm: str | None, checksums: Mapping[str, str]) -> str | None:
-    """Fsync a received part; its checksum of `algorithm`, computed from the file when the
-    request did not carry it (blocking)."""
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-        directory = os.open(path.parent, os.O_RDONLY)  # the new name survives a crash too
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-        if algorithm is None or algorithm in checksums:
-            return checksums.get(algorithm) if algorithm else None
-        hasher = sums.hasher({algorithm})
-        while data := f.read(_WRITE_BATCH):
-            hasher.update(data)
-        return hasher.checksum(algorithm)
-
-
-def _write_batch(handle: BinaryIO, data: bytes, hasher: s3_checksums.Digests) -> None:
-    hasher.update(data)  # hashlib and zlib release the GIL on large buffers
-    handle.write(data)
-
-
-def _sync(handle: BinaryIO) -> None:
-    handle.flush()
-    os.fsync(handle.fileno())
-
-
-def _copy_range(
-    source: BinaryIO, path: Path, start: int, end: int, hasher: s3_checksums.Digests
-) -> None:
-    """UploadPartCopy: bytes [start, end) of `source` into a new file (hashed: blocking)."""
-    source.seek(start)
-    with open(path, "xb") as out:
-        left = end - start
-        while left > 0:
-            data = source.read(min(_WRITE_BATCH, left))
-            if not data:
-                break
-            left -= len(data)
-            _write_batch(out, data, hasher)
-        _sync(out)
-
-
-def _concatenate(sources: list[Path], target: Path) -> None:
-    """The parts, one after another, into `target` (in the kernel; blocking)."""
-    with open(target, "xb") as out:
-        for source in sources:
-            with open(source, "rb") as part:
-                left = os.fstat(part.fileno()).st_size
-                try:
-                    while left > 0:
-                        copied = os.copy_file_range(part.fileno(), out.fileno(), left)
-                        if copied == 0:
-                            break
-                        left -= copied
-                except OSError:  # a filesystem without it: copy through a buffer
-                    shutil.copyfileobj(part, out, _WRITE_BATCH)
-        _sync(out)
