@@ -199,6 +199,20 @@ def test_every_event_type_reaches_the_queue(
     )
 
 
+def test_delete_objects_sends_one_record_per_key(
+    s3: Any, sqs: Any, queue_bucket: tuple[str, str]
+) -> None:
+    bucket, url = queue_bucket
+    keys = ["d/1", "d/2", "d/3"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    records(sqs, url, 3)
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
+    removed = records(sqs, url, 3)
+    assert {r["eventName"] for r in removed} == {"ObjectRemoved:Delete"}
+    assert sorted(r["s3"]["object"]["key"] for r in removed) == keys
+
+
 def test_versioned_bucket_delete_marker(s3: Any, sqs: Any, queue_bucket: tuple[str, str]) -> None:
     bucket, url = queue_bucket
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
