@@ -112,12 +112,23 @@ def test_missing_and_malformed_topics(sns: Any) -> None:
     assert fails(sns.get_topic_attributes, TopicArn="not-an-arn") == (
         400,
         "InvalidParameter",
+        "Invalid parameter: TopicArn Reason: An ARN must have at least 6 elements, not 1",
+    )
+    assert fails(sns.get_topic_attributes, TopicArn="arn:aws:sqs:us-east-1:000000000000:q") == (
+        400,
+        "InvalidParameter",
         "Invalid parameter: TopicArn",
     )
     assert fails(sns.publish, TargetArn="arn:nope", Message="x") == (
         400,
         "InvalidParameter",
-        "Invalid parameter: TargetArn",
+        "Invalid parameter: TargetArn Reason: An ARN must have at least 6 elements, not 2",
+    )
+    # The message is checked before the target.
+    assert fails(sns.publish, TopicArn=missing, Message="") == (
+        400,
+        "InvalidParameter",
+        "Invalid parameter: Empty message",
     )
     assert fails(sns.publish, Message="x") == (
         400,
@@ -325,21 +336,35 @@ def test_publish_checks(sns: Any) -> None:
             {"Message": "plain", "MessageStructure": "json"},
             "Invalid parameter: Message Structure - JSON message body failed to parse",
         ),
-        (
-            {
-                "Message": "x",
-                "MessageAttributes": {"n": {"DataType": "Number", "StringValue": "ten"}},
-            },
-            "Invalid parameter: Could not cast message attribute 'n' value to number.",
-        ),
-        (
-            {"Message": "x", "MessageAttributes": {"t": {"DataType": "Text", "StringValue": "v"}}},
-            "Invalid parameter: The message attribute 't' has an invalid message attribute type, "
-            "the set of supported type prefixes is Binary, Number, and String.",
-        ),
     ]
     for params, message in checks:
         assert fails(sns.publish, TopicArn=arn, **params) == (400, "InvalidParameter", message)
+    attribute_checks = [
+        (
+            {"n": {"DataType": "Number", "StringValue": "ten"}},
+            "Could not cast message attribute 'n' value to number.",
+        ),
+        (
+            {"t": {"DataType": "Text", "StringValue": "v"}},
+            "The message attribute 't' has an invalid message attribute type, "
+            "the set of supported type prefixes is Binary, Number, and String.",
+        ),
+        (
+            {"b": {"DataType": "Binary", "StringValue": "v"}},
+            "The message attribute 'b' with type 'Binary' must use field 'Binary'.",
+        ),
+        (
+            {"bad name": {"DataType": "String", "StringValue": "v"}},
+            "Invalid non-alphanumeric character '#x20' was found in the message attribute name. "
+            "Can only include alphanumeric characters, hyphens, underscores, or dots.",
+        ),
+    ]
+    for attributes, message in attribute_checks:
+        assert fails(sns.publish, TopicArn=arn, Message="x", MessageAttributes=attributes) == (
+            400,
+            "ParameterValueInvalid",
+            message,
+        )
     # 256 KB counts the attributes too.
     big = {"a": {"DataType": "String", "StringValue": "y" * 100}}
     assert fails(sns.publish, TopicArn=arn, Message="x" * 262_100, MessageAttributes=big)[2] == (
@@ -390,14 +415,38 @@ def test_publish_batch(sns: Any) -> None:
     )
     assert fails(
         sns.publish_batch, TopicArn=arn, PublishBatchRequestEntries=[{"Id": "a b", "Message": "1"}]
-    )[:2] == (
+    ) == (
         400,
         "InvalidBatchEntryId",
+        "The Id of a batch entry in the batch request contains an impermissible character: a b",
+    )
+    long_id = "i" * 81
+    assert fails(
+        sns.publish_batch,
+        TopicArn=arn,
+        PublishBatchRequestEntries=[{"Id": long_id, "Message": "1"}],
+    ) == (
+        400,
+        "InvalidBatchEntryId",
+        f"The Id of a batch entry in the batch request is too long: {long_id}",
     )
     huge = [{"Id": str(i), "Message": "x" * 30_000} for i in range(10)]
-    assert fails(sns.publish_batch, TopicArn=arn, PublishBatchRequestEntries=huge)[:2] == (
+    assert fails(sns.publish_batch, TopicArn=arn, PublishBatchRequestEntries=huge) == (
         400,
         "BatchRequestTooLong",
+        "The length of all the messages put together is more than the limit.",
+    )
+    bad_attribute = [
+        {"Id": "1", "Message": "m"},
+        {
+            "Id": "2",
+            "Message": "m",
+            "MessageAttributes": {"t": {"DataType": "X", "StringValue": "v"}},
+        },
+    ]
+    assert fails(sns.publish_batch, TopicArn=arn, PublishBatchRequestEntries=bad_attribute)[:2] == (
+        400,
+        "ParameterValueInvalid",
     )
     missing = topic_arn(unique("nobatch"))
     assert fails(

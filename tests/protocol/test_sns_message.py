@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from nimbus.protocol import sns_message
-from nimbus.protocol.sns_errors import InvalidParameter
+from nimbus.protocol.sns_errors import InvalidParameter, ParameterValueInvalid
 from nimbus.protocol.sns_message import Notification
 
 TOPIC = "arn:aws:sns:us-east-1:000000000000:t"
@@ -83,6 +84,10 @@ def test_message_structure() -> None:
         sns_message.check_message('{"sqs": "x"}', "json", 0)
     with pytest.raises(InvalidParameter, match="JSON message body failed to parse"):
         sns_message.check_message("nope", "json", 0)
+    # Non-string values are ignored, as AWS does: no default left here.
+    with pytest.raises(InvalidParameter, match="No default entry in JSON message body"):
+        sns_message.check_message('{"default": 1, "sqs": "x"}', "json", 0)
+    assert sns_message.check_message('{"default": "d", "sqs": {}}', "json", 0) == {"default": "d"}
 
 
 def test_publish_limits() -> None:
@@ -98,17 +103,61 @@ def test_publish_limits() -> None:
 @pytest.mark.parametrize(
     ("attributes", "text"),
     [
-        ({"a": {"DataType": "Strung", "StringValue": "x"}}, "invalid message attribute type"),
-        ({"a": {"DataType": "String"}}, "must contain non-empty message attribute value"),
-        ({"a": {"DataType": "Number", "StringValue": "abc"}}, "Could not cast message attribute"),
+        (
+            {"a": {"DataType": "Strung", "StringValue": "x"}},
+            "The message attribute 'a' has an invalid message attribute type, the set of "
+            "supported type prefixes is Binary, Number, and String.",
+        ),
+        (
+            {"a": {"DataType": "String"}},
+            "The message attribute 'a' must contain non-empty message attribute value for "
+            "message attribute type 'String'.",
+        ),
+        (
+            {"a": {"DataType": "String", "StringValue": ""}},
+            "The message attribute 'a' must contain non-empty message attribute value for "
+            "message attribute type 'String'.",
+        ),
+        (
+            {"a": {"DataType": "Binary", "StringValue": "x"}},
+            "The message attribute 'a' with type 'Binary' must use field 'Binary'.",
+        ),
+        (
+            {"a": {"DataType": "String.custom", "BinaryValue": b"x"}},
+            "The message attribute 'a' with type 'String.custom' must use field 'String'.",
+        ),
+        (
+            {"a": {"DataType": "Number", "StringValue": "abc"}},
+            "Could not cast message attribute 'a' value to number.",
+        ),
         ({"a": {"DataType": "String.Array", "StringValue": "[{}]"}}, "String.Array"),
-        ({"a": {"DataType": "Binary"}}, "must use field 'Binary'"),
-        ({"AWS.x": {"DataType": "String", "StringValue": "x"}}, "name 'AWS.x' is invalid"),
+        (
+            {".a": {"DataType": "String", "StringValue": "x"}},
+            "Invalid message attribute name starting with character '.' was found.",
+        ),
+        (
+            {"a.": {"DataType": "String", "StringValue": "x"}},
+            "Invalid message attribute name ending with character '.' was found.",
+        ),
+        (
+            {"a..b": {"DataType": "String", "StringValue": "x"}},
+            "Message attribute name can not have successive '.' character.",
+        ),
+        (
+            {"a b": {"DataType": "String", "StringValue": "x"}},
+            "Invalid non-alphanumeric character '#x20' was found in the message attribute "
+            "name. Can only include alphanumeric characters, hyphens, underscores, or dots.",
+        ),
+        (
+            {"x" * 257: {"DataType": "String", "StringValue": "x"}},
+            "Length of message attribute name must be less than 256 bytes.",
+        ),
     ],
 )
-def test_bad_attributes(attributes: dict[str, dict[str, str]], text: str) -> None:
-    with pytest.raises(InvalidParameter) as info:
+def test_bad_attributes(attributes: dict[str, dict[str, Any]], text: str) -> None:
+    with pytest.raises(ParameterValueInvalid) as info:
         sns_message.check_attributes(attributes)
+    assert info.value.code == "ParameterValueInvalid"
     assert text in info.value.message
 
 

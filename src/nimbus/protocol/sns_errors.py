@@ -23,6 +23,12 @@ class InvalidParameter(SnsError):
         super().__init__(f"{text} Reason: {reason}" if reason else text)
 
 
+class ParameterValueInvalid(SnsError):
+    """botocore's InvalidParameterValueException (message attributes)."""
+
+    code = "ParameterValueInvalid"
+
+
 class NotFound(SnsError):
     code = "NotFound"
     status = 404
@@ -62,19 +68,12 @@ class BatchEntryIdsNotDistinct(SnsError):
 class InvalidBatchEntryId(SnsError):
     code = "InvalidBatchEntryId"
 
-    def __init__(self) -> None:
-        super().__init__(
-            "The Id of a batch entry in a batch request doesn't abide by the specification."
-        )
-
 
 class BatchRequestTooLong(SnsError):
     code = "BatchRequestTooLong"
 
     def __init__(self) -> None:
-        super().__init__(
-            "The length of all the batch messages put together is more than the limit."
-        )
+        super().__init__("The length of all the messages put together is more than the limit.")
 
 
 class TagLimitExceeded(SnsError):

@@ -43,7 +43,12 @@ Timestamp = Callable[[], str]
 
 
 def check_topic_arn(arn: str | None, what: str = "TopicArn") -> str:
-    if not arn or not _TOPIC_ARN.match(arn):
+    arn = arn or ""
+    if arn.count(":") < 5:
+        raise InvalidParameter(
+            what, f"An ARN must have at least 6 elements, not {arn.count(':') + 1}"
+        )
+    if not _TOPIC_ARN.match(arn):
         raise InvalidParameter(what)
     return arn
 
@@ -234,7 +239,7 @@ class SnsService:
             endpoint,
             wanted,
             confirmed=not http,
-            token=secrets.token_hex(64) if http else None,
+            token=secrets.token_hex(144) if http else None,  # 288 hex digits, as AWS
             created=time.time(),
         )
         self._put(sub)  # before the write: a concurrent twin finds it
@@ -301,7 +306,7 @@ class SnsService:
         await self.store.delete_subscription(arn)
         self._drop(arn)
         if sub.protocol in ("http", "https") and sub.confirmed:
-            token = secrets.token_hex(64)
+            token = secrets.token_hex(144)
             self._restorable[token] = sub
             while len(self._restorable) > RESTORABLE:
                 del self._restorable[next(iter(self._restorable))]

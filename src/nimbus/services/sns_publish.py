@@ -20,6 +20,7 @@ from nimbus.protocol.sns_errors import (
     EmptyBatchRequest,
     InvalidBatchEntryId,
     InvalidParameter,
+    ParameterValueInvalid,
     SnsError,
     TooManyEntriesInBatchRequest,
 )
@@ -31,7 +32,7 @@ from nimbus.store.sns import Subscription, Topic
 
 log = logging.getLogger("nimbus.sns")
 MAX_BATCH = 10
-_BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_BATCH_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class Publisher:
@@ -43,6 +44,8 @@ class Publisher:
         self.filters: dict[str, dict[str, Any]] = {}  # FilterPolicy text -> parsed
 
     async def publish(self, params: dict[str, Any]) -> str:
+        # AWS' order: the message's own checks, then the target.
+        note = _prepare("", params, self.service.timestamp())
         if params.get("PhoneNumber"):
             raise InvalidParameter("PhoneNumber", "Nimbus does not send SMS")
         arn = params.get("TopicArn") or params.get("TargetArn")
@@ -50,37 +53,54 @@ class Publisher:
             raise InvalidParameter("TopicArn or TargetArn", "no value for required parameter")
         what = "TopicArn" if params.get("TopicArn") else "TargetArn"
         topic = self.service.topic(arn, what)
-        note = _prepare(topic.arn, params, self.service.timestamp())
+        note.topic_arn = topic.arn
         await self._fan_out(topic, note)
         return note.message_id
 
     async def publish_batch(self, topic_arn: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        """AWS' order: entry count, the topic, Ids; then each entry. An entry with bad
+        attributes or MessageStructure fails the whole request (as AWS); other content
+        errors (empty or too long message, bad subject) fail only that entry."""
         if not entries:
             raise EmptyBatchRequest()
         if len(entries) > MAX_BATCH:
             raise TooManyEntriesInBatchRequest()
-        ids = [e.get("Id", "") for e in entries]
+        topic = self.service.topic(topic_arn)
+        ids = [str(e.get("Id", "")) for e in entries]
         if len(set(ids)) != len(ids):
             raise BatchEntryIdsNotDistinct()
-        if any(not _BATCH_ID.match(i) for i in ids):
-            raise InvalidBatchEntryId()
-        total = sum(len(str(e.get("Message", "")).encode()) for e in entries)
-        if total > sns_message.MAX_MESSAGE_BYTES:
-            raise BatchRequestTooLong()
-        topic = self.service.topic(topic_arn)
+        for entry_id in ids:
+            if len(entry_id) > 80:
+                raise InvalidBatchEntryId(
+                    f"The Id of a batch entry in the batch request is too long: {entry_id}"
+                )
+            if not _BATCH_ID.match(entry_id):
+                raise InvalidBatchEntryId(
+                    "The Id of a batch entry in the batch request contains an impermissible "
+                    f"character: {entry_id}"
+                )
         successful: list[dict[str, str]] = []
         failed: list[dict[str, Any]] = []
         notes: list[Notification] = []
+        total = 0
         for entry in entries:
+            size = sns_message.check_attributes(entry.get("MessageAttributes") or {})
+            total += size + len(str(entry.get("Message") or "").encode())
             try:
                 note = _prepare(topic.arn, entry, self.service.timestamp())
+            except ParameterValueInvalid:
+                raise
             except SnsError as e:
+                if "Message Structure" in e.message:
+                    raise
                 failed.append(
                     {"Id": entry["Id"], "Code": e.code, "Message": e.message, "SenderFault": True}
                 )
                 continue
             notes.append(note)
             successful.append({"Id": entry["Id"], "MessageId": note.message_id})
+        if total > sns_message.MAX_MESSAGE_BYTES:
+            raise BatchRequestTooLong()
         await asyncio.gather(*(self._fan_out(topic, n) for n in notes))
         return {"Successful": successful, "Failed": failed}
 
