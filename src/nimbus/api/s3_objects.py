@@ -124,6 +124,7 @@ class ObjectHandlers:
                 meta,
                 "ObjectCreated:Put",
                 request.request_id,
+                synced=True,
             )
         finally:
             with contextlib.suppress(FileNotFoundError):

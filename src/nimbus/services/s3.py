@@ -108,14 +108,16 @@ class S3Service:
         event_name: str = "ObjectCreated:Put",
         request_id: str = "",
         source_ip: str = "127.0.0.1",
+        synced: bool = False,
     ) -> ObjectVersion:
         """Make the file at `staged` (None: empty object; moved, not copied) the current
         version of bucket/key with `meta` (etag without quotes, size, content type, headers,
         user metadata, checksums, tags) as the bucket's versioning says. Durable when this
         returns; then the event (`event_name`, e.g. "ObjectCreated:CompleteMultipartUpload")
-        goes to the ObjectEventSink. Raises NoSuchBucket/AccessDenied."""
+        goes to the ObjectEventSink. `synced`: the file is fsynced already (else done here).
+        Raises NoSuchBucket/AccessDenied."""
         await self.bucket(account, bucket)
-        version = await self.store.put(bucket, key, staged, meta)
+        version = await self.store.put(bucket, key, staged, meta, synced)
         await self._emit(account, version, event_name, request_id, source_ip, meta.size, meta.etag)
         return version
 

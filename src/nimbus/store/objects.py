@@ -253,20 +253,26 @@ class ObjectStore:
 
     # objects -------------------------------------------------------------------------------
     async def put(
-        self, bucket: str, key: str, staged: Path | None, meta: ObjectMeta
+        self,
+        bucket: str,
+        key: str,
+        staged: Path | None,
+        meta: ObjectMeta,
+        synced: bool = False,
     ) -> ObjectVersion:
         """Make the file at `staged` (None: an empty object) the current version of
         bucket/key with `meta`, as the bucket's versioning says: a new version id when
         Enabled, else it replaces the "null" version. Durable when this returns; the file is
-        moved (no longer at `staged`). Raises NoSuchBucket."""
-        blob = await asyncio.to_thread(self.files.adopt, staged) if staged is not None else None
+        moved (no longer at `staged`; `synced`: it is fsynced already). Raises NoSuchBucket."""
+        blob = None
+        if staged is not None:
+            blob = await asyncio.to_thread(self.files.adopt, staged, synced)
 
         async def op(c: AsyncConnection) -> tuple[ObjectVersion, list[str]]:
-            versioning = await c.scalar(select(b.c.versioning).where(b.c.name == bucket))
-            exists = await c.scalar(select(func.count()).select_from(b).where(b.c.name == bucket))
-            if not exists:
+            found = (await c.execute(select(b.c.versioning).where(b.c.name == bucket))).first()
+            if found is None:
                 raise NoSuchBucket(BucketName=bucket)
-            version_id = new_version_id() if versioning == "Enabled" else NULL_VERSION
+            version_id = new_version_id() if found.versioning == "Enabled" else NULL_VERSION
             freed = await self._unset_latest(
                 c, bucket, key, replace_null=version_id == NULL_VERSION
             )
@@ -291,17 +297,12 @@ class ObjectStore:
         replaced (its row deleted). The blobs to unlink after the commit."""
         freed: list[str] = []
         if replace_null:
-            row = (
-                await c.execute(
-                    select(o.c.id, o.c.blob).where(
-                        o.c.bucket == bucket, o.c.key == key, o.c.version_id == NULL_VERSION
-                    )
-                )
-            ).first()
-            if row is not None:
-                await c.execute(delete(o).where(o.c.id == row.id))
-                if row.blob:
-                    freed.append(row.blob)
+            replaced = await c.execute(
+                delete(o)
+                .where(o.c.bucket == bucket, o.c.key == key, o.c.version_id == NULL_VERSION)
+                .returning(o.c.blob)
+            )
+            freed += [blob for blob in replaced.scalars() if blob]
         await c.execute(
             update(o)
             .where(o.c.bucket == bucket, o.c.latest.is_(True), o.c.key == key)

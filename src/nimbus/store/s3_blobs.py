@@ -39,16 +39,18 @@ class BlobFiles:
             raise ValueError(f"bad blob name {blob!r}")
         return self.blobs / blob[:2] / blob
 
-    def adopt(self, staged: Path) -> str:
-        """Fsync `staged` and move it into blobs/ (blocking: call in a thread); its name."""
+    def adopt(self, staged: Path, synced: bool = False) -> str:
+        """Fsync `staged` (unless `synced` already) and move it into blobs/ (blocking: call
+        in a thread); its blob name."""
         blob = uuid.uuid4().hex
         target = self.path(blob)
         target.parent.mkdir(exist_ok=True)
-        fd = os.open(staged, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if not synced:
+            fd = os.open(staged, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         os.replace(staged, target)
         directory = os.open(target.parent, os.O_RDONLY)
         try:
@@ -119,8 +121,17 @@ class StagedWriter:
         self._file.write(data)
 
     async def close(self) -> None:
-        await self.flush()
-        await asyncio.to_thread(self._file.close)
+        """Write what is left, fsync and close, in one trip to a worker thread."""
+        data = b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
+        await asyncio.to_thread(self._finish, data)
+
+    def _finish(self, data: bytes) -> None:
+        if data:
+            self._write(data)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
 
     def discard(self) -> None:
         self._file.close()
