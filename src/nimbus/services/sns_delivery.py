@@ -22,6 +22,7 @@ from nimbus.store.sns import Subscription
 
 log = logging.getLogger("nimbus.sns")
 PUBLIC_PREFIX = "/_nimbus/sns/"
+MAX_RAW_SQS_ATTRIBUTES = 10
 # AsyncInvokeService.accept(account, function, qualifier, payload) -> request id
 AcceptAsync = Callable[[str, str, str | None, bytes], Awaitable[str]]
 
@@ -99,6 +100,8 @@ class Deliveries:
         if self.queue_sink is None:
             raise RuntimeError("Nimbus has no SQS service to deliver to")
         if raw:
+            if len(note.attributes) > MAX_RAW_SQS_ATTRIBUTES:  # SQS takes 10: AWS drops it
+                raise ValueError("more than 10 message attributes for a raw SQS delivery")
             body = note.message_for("sqs")
             await self.queue_sink.send_to_arn(
                 sub.account_id, sub.endpoint, body, _sqs_attributes(note.attributes) or None
