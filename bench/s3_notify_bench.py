@@ -13,8 +13,10 @@ points the bucket's s3:ObjectCreated:* notification at it.
 2. For comparison, in the same run and with the same function: asynchronous Invoke
    (InvocationType=Event) 202 -> start, measured as bench/async_bench.py does (client
    time.time() when the 202 arrived).
-3. The PutObject round trip alone (same bucket, no notification configured for its prefix),
-   so the notification's own share is visible.
+3. The PutObject round trip with the notification (its reply waits until the notification
+   is durable) and without (same bucket, a prefix no configuration matches), and the PUT
+   reply -> start time: so the share of S3's own PUT, of making the notification durable
+   and of dispatching it are each visible.
 
 Goal: upload -> start p50 <= 10 ms. Prints a table and writes bench/results/s3_notify.json.
 """
@@ -123,20 +125,36 @@ def setup(s3: Any, lam: Any, runtime: str) -> None:
     )
 
 
-def upload_latency(s3: Any, data: Path, n: int, gap: float, warm: int = 5) -> list[float]:
+def upload_latency(
+    s3: Any, data: Path, n: int, gap: float, warm: int = 5
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """ms: PutObject sent -> start, its round trip, its reply -> start, and the round trip
+    of a PutObject without notification."""
     sent: dict[str, float] = {}
+    replied: dict[str, float] = {}
+    plain: list[float] = []
     body = b"x" * 1024
     for i in range(-warm, n):
         key = f"up/{i}"
         sent[key] = time.time()
         s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+        replied[key] = time.time()
+        # Interleaved, so both see the same load: a PUT that no configuration matches.
+        t = time.perf_counter()
+        s3.put_object(Bucket=BUCKET, Key=f"plain/{i}", Body=body)
+        plain.append((time.perf_counter() - t) * 1000)
         if i == -1:
             wait_until(lambda: "up/-1" in stamps(data), "warm-up uploads", 60)
         time.sleep(gap)
     keys = [f"up/{i}" for i in range(n)]
     wait_until(lambda: all(k in stamps(data) for k in keys), "upload stamps", 120)
     started = stamps(data)
-    return [(started[k] - sent[k]) * 1000 for k in keys]
+    return (
+        [(started[k] - sent[k]) * 1000 for k in keys],
+        [(replied[k] - sent[k]) * 1000 for k in keys],
+        [(started[k] - replied[k]) * 1000 for k in keys],
+        plain[warm:],
+    )
 
 
 def invoke_latency(lam: Any, data: Path, n: int, gap: float) -> list[float]:
@@ -153,16 +171,6 @@ def invoke_latency(lam: Any, data: Path, n: int, gap: float) -> list[float]:
     return [(started[k] - at) * 1000 for k, at in sent.items()]
 
 
-def put_only(s3: Any, n: int) -> list[float]:
-    samples = []
-    body = b"x" * 1024
-    for i in range(n):
-        t = time.perf_counter()
-        s3.put_object(Bucket=BUCKET, Key=f"plain/{i}", Body=body)
-        samples.append((time.perf_counter() - t) * 1000)
-    return samples
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -177,19 +185,26 @@ def main() -> None:
         with server("nimbus", argv, port, Path(tmp) / "server.log"):
             s3, lam = clients(port, data)
             setup(s3, lam, runtime)
-            uploads = upload_latency(s3, data, n, gap)
+            uploads, notified_puts, reply_to_start, puts = upload_latency(s3, data, n, gap)
             invokes = invoke_latency(lam, data, n, gap)
-            puts = put_only(s3, n)
     results = {
         "machine": {"arch": platform.machine(), "python": platform.python_version()},
         "runtime": runtime,
         "upload_to_start": summary(uploads),
         "async_invoke_202_to_start": summary(invokes),
+        "put_object_round_trip_notified": summary(notified_puts),
+        "put_reply_to_start": summary(reply_to_start),
         "put_object_round_trip": summary(puts),
         "goal_upload_to_start_p50_ms": GOAL_P50_MS,
     }
     print(f"{'measure':32} {'p50 ms':>8} {'p99 ms':>8} {'n':>5}")
-    for name in ("upload_to_start", "async_invoke_202_to_start", "put_object_round_trip"):
+    for name in (
+        "upload_to_start",
+        "put_object_round_trip_notified",
+        "put_reply_to_start",
+        "async_invoke_202_to_start",
+        "put_object_round_trip",
+    ):
         row = results[name]
         assert isinstance(row, dict)
         print(f"{name:32} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {row['n']:5.0f}")
