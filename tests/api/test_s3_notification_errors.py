@@ -3,7 +3,9 @@ argument fields AWS sends, and nothing stored when refused."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -217,3 +219,53 @@ def test_malformed_xml(server: NimbusServer, bucket: str) -> None:
     with pytest.raises(ClientError) as info:
         s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
     assert error_of(info)[:2] == (400, "MalformedXML")
+
+
+def test_expected_bucket_owner(s3: Any, bucket: str) -> None:
+    with pytest.raises(ClientError) as info:
+        s3.get_bucket_notification_configuration(Bucket=bucket, ExpectedBucketOwner="111111111111")
+    assert error_of(info)[:2] == (403, "AccessDenied")
+    got = s3.get_bucket_notification_configuration(Bucket=bucket, ExpectedBucketOwner=ACCOUNT)
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_eventbridge_is_refused_not_ignored(s3: Any, bucket: str) -> None:
+    with pytest.raises(ClientError) as info:
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+        )
+    assert error_of(info)[:2] == (501, "NotImplemented")
+
+
+def test_aws_cli(server: NimbusServer, bucket: str, queue_arn: str, tmp_path: Path) -> None:
+    config = tmp_path / "notification.json"
+    config.write_text(
+        json.dumps(
+            {
+                "QueueConfigurations": [
+                    {"Id": "cli", "QueueArn": queue_arn, "Events": ["s3:ObjectRemoved:*"]}
+                ]
+            }
+        )
+    )
+    server.aws(
+        "s3api", "put-bucket-notification-configuration", "--bucket", bucket,
+        "--notification-configuration", f"file://{config}",
+    )  # fmt: skip
+    got = json.loads(
+        server.aws("s3api", "get-bucket-notification-configuration", "--bucket", bucket).stdout
+    )
+    assert got == {
+        "QueueConfigurations": [
+            {"Id": "cli", "QueueArn": queue_arn, "Events": ["s3:ObjectRemoved:*"]}
+        ]
+    }
+    bad = server.aws(
+        "s3api", "put-bucket-notification-configuration", "--bucket", bucket,
+        "--notification-configuration",
+        json.dumps({"QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:Nope"]}]}),
+        check=False,
+    )  # fmt: skip
+    assert bad.returncode != 0
+    assert "InvalidArgument" in bad.stderr
+    assert "The event is not supported for notifications" in bad.stderr
