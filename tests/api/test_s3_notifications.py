@@ -394,6 +394,8 @@ def test_notifications_survive_kill_9(make_server: Callable[..., NimbusServer]) 
     node.process.wait()
     node.start()
     sqs = node.client("sqs")
+    kept = node.client("s3").get_bucket_notification_configuration(Bucket="s3n-durable")
+    assert len(kept["LambdaFunctionConfigurations"]) == 1  # the configuration is durable too
     keys: set[str] = set()
     deadline = time.monotonic() + 90
     while keys != {f"k{i}" for i in range(5)} and time.monotonic() < deadline:
