@@ -432,10 +432,12 @@ def _signing_key(secret_key: str, date: str, region: str, service: str) -> bytes
 
 
 def _fast_v4_signature(request: RawRequest, info: SignedRequestInfo, secret_key: str) -> str:
-    """SigV4 header auth for non-S3 services, step for step what botocore's SigV4Auth does
-    (the tests sign with botocore and check both paths), without building an AWSRequest:
-    this runs on every API call."""
-    path = quote(remove_dot_segments(_canonical_path(request.raw_path)) or "/", safe="/~")
+    """SigV4 header auth, step for step what botocore's SigV4Auth does (S3SigV4Auth for S3:
+    the path as sent, neither normalised nor encoded twice); the tests sign with botocore
+    and check both paths. No AWSRequest is built: this runs on every API call."""
+    path = _canonical_path(request.raw_path)
+    if info.service != "s3":
+        path = quote(remove_dot_segments(path) or "/", safe="/~")
     query = "&".join(
         f"{k}={v}"
         for k, v in sorted(
@@ -468,7 +470,7 @@ def _fast_v4_signature(request: RawRequest, info: SignedRequestInfo, secret_key:
 
 
 def _v4_signature(request: RawRequest, info: SignedRequestInfo, secret_key: str) -> str:
-    if not info.query_auth and info.service != "s3":
+    if not info.query_auth:
         return _fast_v4_signature(request, info, secret_key)
     signer = _SIGNERS[(info.query_auth, info.service == "s3")](
         Credentials(info.access_key, secret_key), info.service, info.region
