@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import platform
 import re
 import sys
@@ -177,6 +178,7 @@ def main() -> None:
     args = parser.parse_args()
     n, gap = (50, 0.02) if args.quick else (300, 0.02)
     runtime = newest_python_runtime()
+    load = os.getloadavg()[0]  # other work on the machine shows in every number below
     with tempfile.TemporaryDirectory(prefix="nimbus-s3n-") as tmp:
         data = Path(tmp) / "data"
         port = free_port()
@@ -188,7 +190,12 @@ def main() -> None:
             uploads, notified_puts, reply_to_start, puts = upload_latency(s3, data, n, gap)
             invokes = invoke_latency(lam, data, n, gap)
     results = {
-        "machine": {"arch": platform.machine(), "python": platform.python_version()},
+        "machine": {
+            "arch": platform.machine(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_at_start": load,
+        },
         "runtime": runtime,
         "upload_to_start": summary(uploads),
         "async_invoke_202_to_start": summary(invokes),
