@@ -560,3 +560,9 @@ class IllegalLocationConstraint(S3Error):
         "The unspecified location constraint is incompatible for the region specific endpoint"
         " this request was sent to."
     )
+
+
+class S3InternalError(S3Error):
+    code = "InternalError"
+    status = 500
+    default_message = "We encountered an internal error. Please try again."

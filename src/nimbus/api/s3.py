@@ -22,6 +22,7 @@ from nimbus.errors import (
     KeyTooLong,
     NimbusError,
     S3Error,
+    S3InternalError,
     S3MethodNotAllowed,
 )
 from nimbus.errors import S3NotImplemented as NotImplementedS3
@@ -255,11 +256,16 @@ class S3Api:
                         ResourceType="OBJECT" if s3.key is not None else "BUCKET",
                     )
                 raise NotImplementedS3(f"Nimbus does not implement {s3.operation} (yet).")
-            return await handler(s3)
+            status, headers, body = await handler(s3)
         except NimbusError as e:
             return self._error(e, request, s3)
         except ClientDisconnected:
             return self._error(IncompleteBody(), request, s3)
+        except Exception:  # a bug: S3's own words for it, in S3's shape
+            log.exception("S3 %s %s failed", request.method, request.raw_path)
+            return self._error(S3InternalError(), request, s3)
+        ids = [("x-amz-request-id", request.request_id), ("x-amz-id-2", request.request_id)]
+        return status, [*headers, *ids], body
 
     def _error(
         self, e: NimbusError, request: ApiRequest, s3: S3Request | None

@@ -213,7 +213,6 @@ class ObjectHandlers:
             ("Accept-Ranges", "bytes"),
             ("x-amz-server-side-encryption", "AES256"),
             *version_headers(version),
-            ("x-amz-request-id", request.request_id),
         ]
         headers += [(_HEADER_NAMES[k], v) for k, v in meta.headers.items() if k in _HEADER_NAMES]
         headers += [(f"x-amz-meta-{k}", v) for k, v in meta.metadata.items()]
