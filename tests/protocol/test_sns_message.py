@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from nimbus.protocol import sns_message
+from nimbus.protocol import sns_checks, sns_message
 from nimbus.protocol.sns_errors import InvalidParameter, ParameterValueInvalid
 from nimbus.protocol.sns_message import Notification
 
@@ -76,28 +76,28 @@ def test_lambda_event_casing_and_nulls() -> None:
 
 
 def test_message_structure() -> None:
-    bodies = sns_message.check_message(json.dumps({"default": "d", "sqs": "q"}), "json", 0)
+    bodies = sns_checks.check_message(json.dumps({"default": "d", "sqs": "q"}), "json", 0)
     assert bodies == {"default": "d", "sqs": "q"}
     note = _note(structure=bodies)
     assert note.message_for("sqs") == "q" and note.message_for("lambda") == "d"
     with pytest.raises(InvalidParameter, match="No default entry in JSON message body"):
-        sns_message.check_message('{"sqs": "x"}', "json", 0)
+        sns_checks.check_message('{"sqs": "x"}', "json", 0)
     with pytest.raises(InvalidParameter, match="JSON message body failed to parse"):
-        sns_message.check_message("nope", "json", 0)
+        sns_checks.check_message("nope", "json", 0)
     # Non-string values are ignored, as AWS does: no default left here.
     with pytest.raises(InvalidParameter, match="No default entry in JSON message body"):
-        sns_message.check_message('{"default": 1, "sqs": "x"}', "json", 0)
-    assert sns_message.check_message('{"default": "d", "sqs": {}}', "json", 0) == {"default": "d"}
+        sns_checks.check_message('{"default": 1, "sqs": "x"}', "json", 0)
+    assert sns_checks.check_message('{"default": "d", "sqs": {}}', "json", 0) == {"default": "d"}
 
 
 def test_publish_limits() -> None:
     with pytest.raises(InvalidParameter, match=r"^Invalid parameter: Empty message$"):
-        sns_message.check_message("", None, 0)
-    sns_message.check_message("x" * 262_144, None, 0)
+        sns_checks.check_message("", None, 0)
+    sns_checks.check_message("x" * 262_144, None, 0)
     with pytest.raises(InvalidParameter, match=r"^Invalid parameter: Message too long$"):
-        sns_message.check_message("x" * 262_140, None, 5)
+        sns_checks.check_message("x" * 262_140, None, 5)
     with pytest.raises(InvalidParameter, match=r"^Invalid parameter: Subject$"):
-        sns_message.check_subject("two\nlines")
+        sns_checks.check_subject("two\nlines")
 
 
 @pytest.mark.parametrize(
@@ -156,13 +156,13 @@ def test_publish_limits() -> None:
 )
 def test_bad_attributes(attributes: dict[str, dict[str, Any]], text: str) -> None:
     with pytest.raises(ParameterValueInvalid) as info:
-        sns_message.check_attributes(attributes)
+        sns_checks.check_attributes(attributes)
     assert info.value.code == "ParameterValueInvalid"
     assert text in info.value.message
 
 
 def test_attribute_size_counts() -> None:
-    size = sns_message.check_attributes(
+    size = sns_checks.check_attributes(
         {
             "ab": {"DataType": "String", "StringValue": "xyz"},
             "n": {"DataType": "Number", "StringValue": "1.5"},

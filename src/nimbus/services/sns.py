@@ -6,9 +6,7 @@ written through to the store before each reply.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import re
 import secrets
 import time
 import uuid
@@ -25,48 +23,21 @@ from nimbus.protocol.sns_errors import (
 )
 from nimbus.services import sns_attributes
 from nimbus.services.sns_delivery import Deliveries
+from nimbus.services.sns_names import (
+    MAX_TAGS,
+    PAGE,
+    TOPIC_NAME,
+    after_token,
+    check_endpoint,
+    check_topic_arn,
+    page_token,
+    tag_map,
+)
 from nimbus.store.sns import SnsStore, Subscription, Topic
 
-PAGE = 100
-MAX_TAGS = 50
-_TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-_TOPIC_ARN = re.compile(
-    r"^arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(?P<name>[^:]+)$"
-)
-_SQS_ARN = re.compile(r"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$")
-_LAMBDA_ARN = re.compile(
-    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?$"
-)
 PENDING = "pending confirmation"
 RESTORABLE = 1000  # unsubscribed http/s subscriptions whose restore link still works
 Timestamp = Callable[[], str]
-
-
-def check_topic_arn(arn: str | None, what: str = "TopicArn") -> str:
-    arn = arn or ""
-    if arn.count(":") < 5:
-        raise InvalidParameter(
-            what, f"An ARN must have at least 6 elements, not {arn.count(':') + 1}"
-        )
-    if not _TOPIC_ARN.match(arn):
-        raise InvalidParameter(what)
-    return arn
-
-
-def _page_token(last: str) -> str:
-    return base64.urlsafe_b64encode(last.encode()).decode()
-
-
-def _after(token: str | None) -> str:
-    if not token:
-        return ""
-    try:
-        after = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
-    except (ValueError, UnicodeDecodeError):
-        after = ""
-    if not after.startswith("arn:"):
-        raise InvalidParameter("NextToken")
-    return after
 
 
 class SnsService:
@@ -121,12 +92,12 @@ class SnsService:
     ) -> str:
         if name.endswith(".fifo") or attributes.get("FifoTopic") == "true":
             raise InvalidParameter("Topic Name", "Nimbus does not support FIFO topics")
-        if not _TOPIC_NAME.match(name):
+        if not TOPIC_NAME.match(name):
             raise InvalidParameter("Topic Name")
         attributes = {k: v for k, v in attributes.items() if k != "FifoTopic"}
         for key, value in attributes.items():
             sns_attributes.check_topic_attribute(key, value)
-        tag_map = _tags(tags)
+        wanted_tags = tag_map(tags)
         arn = f"arn:aws:sns:{self.region}:{account}:{name}"
         existing = self.topics.get(arn)
         if existing is not None:
@@ -134,10 +105,10 @@ class SnsService:
                 raise InvalidParameter(
                     "Attributes", "Topic already exists with different attributes"
                 )
-            if tag_map and tag_map != existing.tags:
+            if wanted_tags and wanted_tags != existing.tags:
                 raise InvalidParameter("Tags", "Topic already exists with different tags")
             return arn
-        topic = Topic(arn, account, name, attributes, tag_map, time.time())
+        topic = Topic(arn, account, name, attributes, wanted_tags, time.time())
         self.topics[arn] = topic  # before the write: a concurrent twin finds it (no await)
         try:
             await self.store.put_topic(topic)
@@ -147,11 +118,11 @@ class SnsService:
         return arn
 
     def list_topics(self, account: str, token: str | None) -> dict[str, Any]:
-        after = _after(token)
+        after = after_token(token)
         arns = sorted(a for a, t in self.topics.items() if t.account_id == account and a > after)
         out: dict[str, Any] = {"Topics": [{"TopicArn": a} for a in arns[:PAGE]]}
         if len(arns) > PAGE:
-            out["NextToken"] = _page_token(arns[PAGE - 1])
+            out["NextToken"] = page_token(arns[PAGE - 1])
         return out
 
     async def delete_topic(self, arn: str) -> None:
@@ -194,7 +165,7 @@ class SnsService:
 
     async def tag(self, arn: str, tags: list[dict[str, str]]) -> None:
         topic = self._tagged(arn)
-        merged = {**topic.tags, **_tags(tags)}
+        merged = {**topic.tags, **tag_map(tags)}
         if len(merged) > MAX_TAGS:
             raise TagLimitExceeded("Could not complete request: tag quota of per resource exceeded")
         await self._retag(topic, merged)
@@ -221,7 +192,7 @@ class SnsService:
         return_arn: bool,
     ) -> str:
         topic = self.topic(topic_arn)
-        endpoint = _check_endpoint(protocol, endpoint)
+        endpoint = check_endpoint(protocol, endpoint)
         wanted = sns_attributes.check_subscription_attributes(protocol, attributes, subscribe=True)
         for sub in self.subscribers(topic.arn):
             if sub.protocol == protocol and sub.endpoint == endpoint:
@@ -321,7 +292,7 @@ class SnsService:
     ) -> dict[str, Any]:
         if topic_arn is not None:
             self.topic(topic_arn)
-        after = _after(token)
+        after = after_token(token)
         subs = sorted(
             (
                 s
@@ -344,7 +315,7 @@ class SnsService:
             ]
         }
         if len(subs) > PAGE:
-            out["NextToken"] = _page_token(subs[PAGE - 1].arn)
+            out["NextToken"] = page_token(subs[PAGE - 1].arn)
         return out
 
     def get_subscription_attributes(self, arn: str) -> dict[str, str]:
@@ -357,28 +328,3 @@ class SnsService:
         )
         await self.store.put_subscription(dataclasses.replace(sub, attributes=attributes))
         sub.attributes = attributes  # only once stored
-
-
-def _tags(tags: list[dict[str, str]]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for tag in tags:
-        key, value = tag.get("Key", ""), tag.get("Value", "")
-        if not 1 <= len(key) <= 128 or len(value) > 256 or key.startswith("aws:"):
-            raise InvalidParameter("Tags", f"Invalid tag key or value: {key}")
-        out[key] = value
-    if len(out) > MAX_TAGS:
-        raise TagLimitExceeded("Could not complete request: tag quota of per resource exceeded")
-    return out
-
-
-def _check_endpoint(protocol: str, endpoint: str | None) -> str:
-    if protocol not in ("sqs", "lambda", "http", "https"):
-        raise InvalidParameter(f"Amazon SNS does not support this protocol string: {protocol}")
-    endpoint = endpoint or ""
-    if protocol == "sqs" and not _SQS_ARN.match(endpoint):
-        raise InvalidParameter("SQS endpoint ARN")
-    if protocol == "lambda" and not _LAMBDA_ARN.match(endpoint):
-        raise InvalidParameter("Lambda endpoint ARN")
-    if protocol in ("http", "https") and not endpoint.lower().startswith(f"{protocol}://"):
-        raise InvalidParameter("Endpoint must match the specified protocol")
-    return endpoint

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from nimbus.protocol import sns_filter, sns_message
+from nimbus.protocol import sns_checks, sns_filter, sns_message
 from nimbus.protocol.sns_errors import (
     BatchEntryIdsNotDistinct,
     BatchRequestTooLong,
@@ -84,7 +84,7 @@ class Publisher:
         notes: list[Notification] = []
         total = 0
         for entry in entries:
-            size = sns_message.check_attributes(entry.get("MessageAttributes") or {})
+            size = sns_checks.check_attributes(entry.get("MessageAttributes") or {})
             total += size + len(str(entry.get("Message") or "").encode())
             try:
                 note = _prepare(topic.arn, entry, self.service.timestamp())
@@ -99,7 +99,7 @@ class Publisher:
                 continue
             notes.append(note)
             successful.append({"Id": entry["Id"], "MessageId": note.message_id})
-        if total > sns_message.MAX_MESSAGE_BYTES:
+        if total > sns_checks.MAX_MESSAGE_BYTES:
             raise BatchRequestTooLong()
         await asyncio.gather(*(self._fan_out(topic, n) for n in notes))
         return {"Successful": successful, "Failed": failed}
@@ -183,11 +183,11 @@ class Publisher:
 def _prepare(topic_arn: str, params: dict[str, Any], timestamp: str) -> Notification:
     """Publish's checks on one message; the Notification to fan out."""
     subject = params.get("Subject")
-    sns_message.check_subject(subject)
+    sns_checks.check_subject(subject)
     attributes: dict[str, dict[str, Any]] = params.get("MessageAttributes") or {}
-    size = sns_message.check_attributes(attributes)
+    size = sns_checks.check_attributes(attributes)
     message = params.get("Message")
-    structure = sns_message.check_message(message, params.get("MessageStructure"), size)
+    structure = sns_checks.check_message(message, params.get("MessageStructure"), size)
     assert message is not None
     return Notification(
         str(uuid.uuid4()), topic_arn, message, timestamp, subject, attributes, structure
