@@ -316,3 +316,38 @@ def test_entity_too_large(server: NimbusServer, bucket: str) -> None:
         str(5 * 1024**3),
     )
     assert error["Message"] == "Your proposed upload exceeds the maximum allowed size"
+
+
+def test_connection_survives_rejected_bodies(server: NimbusServer, s3: Any, bucket: str) -> None:
+    """A reply sent before the body was read (auth or bucket errors): the body must not be
+    taken for the next request on the connection."""
+    s3.put_object(Bucket=bucket, Key="after", Body=b"fine")
+    get_path = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "after"}, ExpiresIn=60
+    ).split(str(server.port), 1)[1]
+    connection = HTTPConnection("127.0.0.1", server.port, timeout=30)
+    # A malformed SigV2 header (an S3 request, so S3's XML) with a small body: drained.
+    connection.request(
+        "PUT", f"/{bucket}/x", body=b"0123456789", headers={"Authorization": "AWS broken"}
+    )
+    response = connection.getresponse()
+    error = xml_error(response.read())
+    assert (response.status, error["Code"]) == (400, "AuthorizationHeaderMalformed")
+    connection.request("GET", get_path)
+    response = connection.getresponse()
+    assert (response.status, response.read()) == (200, b"fine")
+    # A client waiting for 100-continue never sends the body: the connection is closed.
+    url = s3.generate_presigned_url(
+        "put_object", Params={"Bucket": unique("nobucket"), "Key": "k"}, ExpiresIn=60
+    )
+    connection.putrequest("PUT", url.split(str(server.port), 1)[1], skip_accept_encoding=True)
+    connection.putheader("Content-Length", "1000000")
+    connection.putheader("Expect", "100-continue")
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 404
+    assert response.getheader("connection") == "close"
+    response.read()
+    connection.close()
+    connection.request("GET", get_path)  # a new connection
+    assert connection.getresponse().read() == b"fine"

@@ -192,7 +192,13 @@ class Edge:
             streaming = self._streaming_adapter(_guess_service(request))
             if streaming is None:
                 raise
-            return streaming.error_response(e, request_id, request.method, raw_path)
+            response: StreamingResponse = streaming.error_response(
+                e, request_id, request.method, raw_path
+            )
+            headers = {k.lower(): v for k, v in request.headers}
+            if _declares_body(headers):
+                response = await _unread_body(BodyStream(receive), headers, response)
+            return response
         adapter = self.adapters.get(info.service)
         if adapter is None:
             raise UnrecognizedClient(f"Nimbus does not serve the '{info.service}' API (yet).")
