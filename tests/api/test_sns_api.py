@@ -313,9 +313,20 @@ def test_subscription_arn_errors(sns: Any) -> None:
             AttributeName=name,
             AttributeValue=value,
         ) == (400, "InvalidParameter", message)
-    assert fails(sns.confirm_subscription, TopicArn=arn, Token="bad")[:2] == (
+    assert fails(sns.confirm_subscription, TopicArn=arn, Token="bad") == (
         400,
         "InvalidParameter",
+        "Invalid parameter: Token",
+    )
+    assert fails(sns.confirm_subscription, TopicArn="nope", Token="bad") == (
+        400,
+        "InvalidParameter",
+        "Invalid parameter: Topic",
+    )
+    assert fails(sns.unsubscribe, SubscriptionArn=arn) == (
+        400,
+        "InvalidParameter",
+        "Invalid parameter: SubscriptionId",
     )
 
 

@@ -233,8 +233,13 @@ class SnsService:
         authenticate_on_unsubscribe: bool = False,
     ) -> str:
         """`authenticated`: through the signed API (not the SubscribeURL);
-        `authenticate_on_unsubscribe`: the unsigned UnsubscribeURL will not work."""
-        self.topic(topic_arn)
+        `authenticate_on_unsubscribe`: the unsigned UnsubscribeURL will not work.
+        AWS answers "Invalid parameter: Topic" for a malformed ARN and "... Token" for a
+        token that confirms nothing on that topic (never NotFound)."""
+        try:
+            check_topic_arn(topic_arn)
+        except InvalidParameter:
+            raise InvalidParameter("Topic") from None
         for sub in self.subscribers(topic_arn):
             if sub.token is not None and secrets.compare_digest(sub.token, token):
                 if not sub.confirmed:
@@ -266,6 +271,8 @@ class SnsService:
         return sub
 
     async def unsubscribe(self, arn: str, authenticated: bool = True) -> None:
+        if arn and arn.count(":") == 5:  # a topic's ARN: no subscription id in it
+            raise InvalidParameter("SubscriptionId")
         try:
             sub = self.subscription(arn)
         except NotFound:
