@@ -38,11 +38,11 @@ class Urls:
         return self.base + CERT_NAME
 
     def unsubscribe(self, subscription_arn: str) -> str:
-        return f"{self.base}?Action=Unsubscribe&SubscriptionArn={quote(subscription_arn, '')}"
+        return f"{self.base}?Action=Unsubscribe&SubscriptionArn={quote(subscription_arn, ':')}"
 
     def confirm(self, topic_arn: str, token: str) -> str:
         return (
-            f"{self.base}?Action=ConfirmSubscription&TopicArn={quote(topic_arn, '')}"
+            f"{self.base}?Action=ConfirmSubscription&TopicArn={quote(topic_arn, ':')}"
             f"&Token={quote(token, '')}"
         )
 
