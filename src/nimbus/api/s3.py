@@ -264,6 +264,8 @@ class S3Api:
         except Exception:  # a bug: S3's own words for it, in S3's shape
             log.exception("S3 %s %s failed", request.method, request.raw_path)
             return self._error(S3InternalError(), request, s3)
+        if any(name.lower() == "x-amz-request-id" for name, _ in headers):
+            return status, headers, body  # the handler set them
         ids = [("x-amz-request-id", request.request_id), ("x-amz-id-2", request.request_id)]
         return status, [*headers, *ids], body
 
