@@ -11,6 +11,8 @@ Creates (or updates) everything the application needs, named after --name:
   <name>-code         bucket holding the deployment package
   <name>-done         SNS topic: one message per processed upload
   <name>-done-inbox   SQS queue subscribed to the topic (read it to see the results)
+  <name>-failed       SQS queue: the function's OnFailure destination (events that still
+                      failed after Lambda's retries)
   <name>              the Lambda function (handler.py + Pillow + boto3)
 and the bucket notification: s3:ObjectCreated:* under uploads/ -> the function.
 Prints the resources as JSON on the last line.
@@ -90,11 +92,14 @@ def ensure_bucket(s3: Any, name: str) -> None:
             raise
 
 
-def ensure_queue(sqs: Any, name: str, topic_arn: str) -> tuple[str, str]:
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+def ensure_queue(sqs: Any, name: str) -> tuple[str, str]:
+    url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return url, attributes["Attributes"]["QueueArn"]
+
+
+def ensure_inbox(sqs: Any, name: str, topic_arn: str) -> tuple[str, str]:
+    url, arn = ensure_queue(sqs, name)
     # As on AWS: the queue's policy must let the topic send to it.
     policy = {
         "Version": "2012-10-17",
@@ -169,7 +174,8 @@ def deploy(args: argparse.Namespace) -> dict[str, str]:
     for bucket in (uploads, thumbnails, code_bucket):
         ensure_bucket(s3, bucket)
     topic_arn: str = sns.create_topic(Name=f"{name}-done")["TopicArn"]
-    queue_url, queue_arn = ensure_queue(sqs, f"{name}-done-inbox", topic_arn)
+    queue_url, queue_arn = ensure_inbox(sqs, f"{name}-done-inbox", topic_arn)
+    failed_url, failed_arn = ensure_queue(sqs, f"{name}-failed")
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
     account = topic_arn.split(":")[4]
 
@@ -184,6 +190,13 @@ def deploy(args: argparse.Namespace) -> dict[str, str]:
         {"S3Bucket": code_bucket, "S3Key": code_key},
         {"THUMBNAIL_BUCKET": thumbnails, "TOPIC_ARN": topic_arn, "THUMBNAIL_SIZE": str(args.size)},
         args.role or f"arn:aws:iam::{account}:role/{name}-thumbnails",
+    )
+    # An upload whose processing still fails after Lambda's two retries (S3 or SNS
+    # unreachable, a bug) is not lost: its event and the error land in <name>-failed.
+    lam.put_function_event_invoke_config(
+        FunctionName=name,
+        MaximumRetryAttempts=2,
+        DestinationConfig={"OnFailure": {"Destination": failed_arn}},
     )
     once = session.client("lambda", config=Config(retries={"total_max_attempts": 1}))
     allow_s3(once, name, uploads, account)
@@ -209,6 +222,7 @@ def deploy(args: argparse.Namespace) -> dict[str, str]:
         "topic_arn": topic_arn,
         "queue_url": queue_url,
         "queue_arn": queue_arn,
+        "failed_queue_url": failed_url,
         "package_bytes": str(archive.stat().st_size),
     }
 

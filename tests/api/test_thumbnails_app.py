@@ -144,6 +144,9 @@ def test_thumbnails_end_to_end(app: tuple[NimbusServer, dict[str, str]]) -> None
             assert max(thumb.size) == min(128, max(width, height))
             assert abs(thumb.size[0] / thumb.size[1] - width / height) < 0.1 * width / height + 0.1
 
+    failures = sqs.receive_message(QueueUrl=resources["failed_queue_url"], WaitTimeSeconds=0)
+    assert not failures.get("Messages"), failures  # no event exhausted its retries
+
     # The function ran once per upload under uploads/: no retries of the bad files.
     logs = "".join(p.read_text(errors="replace") for p in node.data_dir.glob("logs/*thumbs/*.log"))
     assert logs.count("START RequestId:") == expected
