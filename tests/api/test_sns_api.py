@@ -563,6 +563,39 @@ def test_aws_cli(server: NimbusServer) -> None:
     )
     assert missing.returncode != 0
     assert "(NotFound)" in missing.stderr and "Topic does not exist" in missing.stderr
+    subscribed = json.loads(
+        server.aws(
+            "sns", "subscribe", "--topic-arn", arn, "--protocol", "lambda",
+            "--notification-endpoint", FN,
+            "--attributes", json.dumps({"FilterPolicy": '{"k": ["v"]}'}),
+            "--return-subscription-arn",
+        ).stdout
+    )  # fmt: skip
+    sub_arn = subscribed["SubscriptionArn"]
+    assert sub_arn.startswith(arn + ":")
+    listed_subs = json.loads(
+        server.aws("sns", "list-subscriptions-by-topic", "--topic-arn", arn).stdout
+    )
+    assert [s["SubscriptionArn"] for s in listed_subs["Subscriptions"]] == [sub_arn]
+    sub_attributes = json.loads(
+        server.aws("sns", "get-subscription-attributes", "--subscription-arn", sub_arn).stdout
+    )["Attributes"]
+    assert sub_attributes["FilterPolicy"] == '{"k": ["v"]}'
+    structured = json.loads(
+        server.aws(
+            "sns", "publish", "--topic-arn", arn, "--message-structure", "json",
+            "--message", '{"default": "d", "lambda": "l"}', "--subject", "CLI",
+        ).stdout
+    )  # fmt: skip
+    assert len(structured["MessageId"]) == 36
+    batch = json.loads(
+        server.aws(
+            "sns", "publish-batch", "--topic-arn", arn, "--publish-batch-request-entries",
+            '[{"Id": "a", "Message": "1"}, {"Id": "b", "Message": "2"}]',
+        ).stdout
+    )  # fmt: skip
+    assert [e["Id"] for e in batch["Successful"]] == ["a", "b"]
+    server.aws("sns", "unsubscribe", "--subscription-arn", sub_arn)
     server.aws("sns", "delete-topic", "--topic-arn", arn)
 
 
