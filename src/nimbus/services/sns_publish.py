@@ -32,6 +32,7 @@ from nimbus.store.sns import Subscription, Topic
 
 log = logging.getLogger("nimbus.sns")
 MAX_BATCH = 10
+MAX_CACHED_POLICIES = 10_000
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -134,6 +135,8 @@ class Publisher:
         key = f"{scope}\n{text}"
         policy = self.filters.get(key)
         if policy is None:
+            if len(self.filters) >= MAX_CACHED_POLICIES:  # policies replaced over time
+                self.filters.clear()
             policy = self.filters[key] = sns_filter.parse(text, scope)
         return policy
 
