@@ -202,3 +202,36 @@ def test_list_buckets_shape(server: NimbusServer, s3: Any, tree: str) -> None:
     root = ET.fromstring(body)
     names = [b.findtext(f"{NS}Name") for b in root.iter(f"{NS}Bucket")]
     assert tree in names
+
+
+def test_bucket_settings(s3: Any) -> None:
+    name = unique("cfg")
+    s3.create_bucket(Bucket=name)
+    status, code, _, _ = fails(s3.get_bucket_tagging, Bucket=name)
+    assert (status, code) == (404, "NoSuchTagSet")
+    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": "team", "Value": "blue"}]})
+    assert s3.get_bucket_tagging(Bucket=name)["TagSet"] == [{"Key": "team", "Value": "blue"}]
+    s3.delete_bucket_tagging(Bucket=name)
+    assert fails(s3.get_bucket_tagging, Bucket=name)[:2] == (404, "NoSuchTagSet")
+    acl = s3.get_bucket_acl(Bucket=name)
+    assert [g["Permission"] for g in acl["Grants"]] == ["FULL_CONTROL"]
+    assert acl["Grants"][0]["Grantee"]["ID"] == acl["Owner"]["ID"]
+    s3.put_bucket_acl(Bucket=name, ACL="private")
+    status, code, _, _ = fails(s3.put_bucket_acl, Bucket=name, ACL="public-read")
+    assert (status, code) == (400, "AccessControlListNotSupported")
+    s3.put_object(Bucket=name, Key="k", Body=b"x")
+    assert s3.get_object_acl(Bucket=name, Key="k")["Grants"][0]["Permission"] == "FULL_CONTROL"
+    encryption = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]
+    rule = encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]
+    assert rule["SSEAlgorithm"] == "AES256"
+    ownership = s3.get_bucket_ownership_controls(Bucket=name)["OwnershipControls"]
+    assert ownership["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    for call, code in [
+        (s3.get_bucket_policy, "NoSuchBucketPolicy"),
+        (s3.get_bucket_cors, "NoSuchCORSConfiguration"),
+        (s3.get_bucket_website, "NoSuchWebsiteConfiguration"),
+        (s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration"),
+        (s3.get_public_access_block, "NoSuchPublicAccessBlockConfiguration"),
+    ]:
+        assert fails(call, Bucket=name)[:2] == (404, code)
+    assert fails(s3.get_bucket_policy, Bucket=unique("none"))[:2] == (404, "NoSuchBucket")

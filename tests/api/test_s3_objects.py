@@ -365,7 +365,7 @@ def test_head_errors_have_no_body_and_unknown_methods(
     status, headers, body = http(url, "HEAD")
     assert (status, body) == (404, b"")
     assert headers["x-amz-request-id"]
-    url = s3.generate_presigned_url("get_bucket_acl", Params={"Bucket": bucket}, ExpiresIn=60)
+    url = s3.generate_presigned_url("get_bucket_logging", Params={"Bucket": bucket}, ExpiresIn=60)
     status, _, body = http(url)
     assert status == 501
     assert xml_error(body)["Code"] == "NotImplemented"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nimbus.api.s3 import S3Api
+from nimbus.api.s3_bucket_config import BucketConfigHandlers
 from nimbus.api.s3_buckets import BucketHandlers
 from nimbus.api.s3_list import ListHandlers
 from nimbus.api.s3_objects import ObjectHandlers
@@ -16,4 +17,5 @@ def s3_api(service: S3Service, hosts: tuple[str, ...]) -> S3Api:
     ObjectHandlers(service).register(api)
     ListHandlers(service).register(api)
     TagHandlers(service).register(api)
+    BucketConfigHandlers(service).register(api)
     return api

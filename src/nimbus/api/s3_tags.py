@@ -14,10 +14,11 @@ from nimbus.services.s3 import S3Service
 MAX_TAGS = 10
 
 
-def check_tags(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    """AWS' limits: 10 tags per object, keys unique, key 1-128 and value 0-256 chars."""
-    if len(pairs) > MAX_TAGS:
-        raise InvalidTag("Object tags cannot be greater than 10")
+def check_tags(pairs: list[tuple[str, str]], limit: int = MAX_TAGS) -> dict[str, str]:
+    """AWS' limits: 10 tags per object (50 per bucket), keys unique, key 1-128 and value
+    0-256 chars."""
+    if len(pairs) > limit:
+        raise InvalidTag(f"Object tags cannot be greater than {limit}")
     tags: dict[str, str] = {}
     for key, value in pairs:
         if key in tags:
