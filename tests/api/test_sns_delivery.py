@@ -335,6 +335,13 @@ def test_http_confirm_through_the_api(sns: Any, recorder: Recorder) -> None:
         == "true"
     )
     token = json.loads(recorder.wait("SubscriptionConfirmation")[0]["body"])["Token"]
+    # Subscribing again while pending sends the handshake again (same subscription, token).
+    again = sns.subscribe(
+        TopicArn=topic, Protocol="http", Endpoint=recorder.url, ReturnSubscriptionArn=True
+    )
+    assert again["SubscriptionArn"] == pending
+    second = json.loads(recorder.wait("SubscriptionConfirmation", 2)[1]["body"])
+    assert second["Token"] == token
     confirmed = sns.confirm_subscription(
         TopicArn=topic, Token=token, AuthenticateOnUnsubscribe="true"
     )

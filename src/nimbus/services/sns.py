@@ -200,6 +200,9 @@ class SnsService:
                     raise InvalidParameter(
                         "Attributes", "Subscription already exists with different attributes"
                     )
+                if not sub.confirmed:  # still pending: the handshake is sent again
+                    version = topic.attributes.get("SignatureVersion", "1")
+                    self.deliveries.confirm_http(sub, str(uuid.uuid4()), self.timestamp(), version)
                 return sub.arn if sub.confirmed or return_arn else PENDING
         http = protocol in ("http", "https")
         sub = Subscription(
