@@ -39,7 +39,13 @@ PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 REQUIREMENTS = ("Pillow", "boto3")
 
 
-def build(build_dir: Path, runtime: str, rebuild: bool, python: str | None = None) -> Path:
+def build(
+    build_dir: Path,
+    runtime: str,
+    rebuild: bool,
+    python: str | None = None,
+    from_here: bool = False,
+) -> Path:
     """The deployment package: handler.py plus its dependencies, as `pip install --target`
     puts them (Lambda's Python runtimes put the package root on sys.path)."""
     package = build_dir / "package"
@@ -48,6 +54,9 @@ def build(build_dir: Path, runtime: str, rebuild: bool, python: str | None = Non
         shutil.rmtree(package, ignore_errors=True)
         archive.unlink(missing_ok=True)
         version = runtime.removeprefix("python")
+        if from_here:
+            copy_installed(package, version)
+            return build(build_dir, runtime, False, python)
         platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
@@ -68,6 +77,37 @@ def build(build_dir: Path, runtime: str, rebuild: bool, python: str | None = Non
             if path.is_file() and (path.suffix != ".pyc" or tag in path.name):
                 zf.write(path, path.relative_to(package).as_posix())
     return archive
+
+
+def copy_installed(package: Path, version: str) -> None:
+    """Offline packaging: the dependencies as installed for the Python running this script
+    (which must be the runtime's version), with what they require, instead of PyPI's."""
+    from importlib import metadata
+
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # pip carries a copy
+        from pip._vendor.packaging.requirements import Requirement  # type: ignore[assignment]
+
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if here != version:
+        raise SystemExit(f"--deps-from-here needs Python {version} to run this script, not {here}")
+    todo, seen = list(REQUIREMENTS), set()
+    while todo:
+        dist = metadata.distribution(todo.pop())
+        if dist.metadata["Name"].lower() in seen:
+            continue
+        seen.add(dist.metadata["Name"].lower())
+        for file in dist.files or []:
+            if file.suffix == ".pyc" or file.parts[0] == "..":  # no stale bytecode, no scripts
+                continue
+            target = package / file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(Path(str(dist.locate_file(file))), target)
+        for line in dist.requires or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
 
 
 def precompile(package: Path, runtime: str, python: str | None) -> None:
@@ -179,7 +219,9 @@ def deploy(args: argparse.Namespace) -> dict[str, str]:
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
     account = topic_arn.split(":")[4]
 
-    archive = build(Path(args.build_dir), args.runtime, args.rebuild, args.python)
+    archive = build(
+        Path(args.build_dir), args.runtime, args.rebuild, args.python, args.deps_from_here
+    )
     code_key = "thumbnails.zip"
     with archive.open("rb") as body:
         s3.put_object(Bucket=code_bucket, Key=code_key, Body=body)
@@ -236,6 +278,12 @@ def main() -> None:
     parser.add_argument("--build-dir", default=str(HERE / "build"))
     parser.add_argument("--rebuild", action="store_true", help="reinstall the dependencies")
     parser.add_argument("--python", help="the runtime's interpreter, to ship bytecode for it")
+    parser.add_argument(
+        "--deps-from-here",
+        action="store_true",
+        help="offline: copy Pillow and boto3 from the Python running this script (same "
+        "version as --runtime) instead of installing them from PyPI",
+    )
     resources = deploy(parser.parse_args())
     for key, value in resources.items():
         print(f"{key:18} {value}", file=sys.stderr)
