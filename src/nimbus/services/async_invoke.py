@@ -184,15 +184,17 @@ class AsyncInvokeService:
         response, payload = outcome if outcome else ({}, None)
         await self._finish(event, record, settings, condition, response, payload)
         if record.dead_letter_target:
-            await self.destinations.send(
+            # AWS' DLQ message: the original event, with RequestID / ErrorCode (the invoke's
+            # status: 200 for a function error) / ErrorMessage (first 1 KB) as attributes.
+            error = _json_or_text(payload) if payload else None
+            message = error.get("errorMessage") if isinstance(error, dict) else None
+            await self.destinations.dead_letter(
                 event.account_id,
                 record.dead_letter_target,
-                {
-                    "__dlq__": True,
-                    "payload": event.payload.decode(errors="replace"),
-                    "requestId": event.id,
-                    "errorCode": condition,
-                },
+                event.payload,
+                event.id,
+                str(response.get("statusCode") or 500),
+                str(message or event.last_error or condition)[:1024],
             )
 
     async def _finish(

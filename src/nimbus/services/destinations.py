@@ -73,3 +73,12 @@ class Destinations:
             log.exception("could not deliver to %s", target_arn)
             return False
         return True
+
+
+def message_attributes(attributes: dict[str, str]) -> dict[str, dict[str, str]]:
+    """A DLQ's attributes as SQS/SNS message attributes (ErrorCode is a Number, as AWS')."""
+    return {
+        name: {"DataType": "Number" if name == "ErrorCode" else "String", "StringValue": value}
+        for name, value in attributes.items()
+        if value
+    }

@@ -25,7 +25,7 @@ from nimbus.protocol.sns_errors import (
     TooManyEntriesInBatchRequest,
 )
 from nimbus.protocol.sns_message import Notification
-from nimbus.services import sns_attributes
+from nimbus.services import destinations, sns_attributes
 from nimbus.services.contracts import MessageAttributes
 from nimbus.services.sns import SnsService
 from nimbus.store.sns import Subscription, Topic
@@ -124,9 +124,7 @@ class Publisher:
         self, account: str, target_arn: str, body: bytes, attributes: dict[str, str]
     ) -> None:
         """destinations.Deliverer: an invocation record or a dead-lettered event."""
-        message_attributes: MessageAttributes = {
-            k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v
-        }
+        message_attributes: MessageAttributes = dict(destinations.message_attributes(attributes))
         await self.publish_to_arn(
             account, target_arn, body.decode(errors="replace"), attributes=message_attributes
         )
