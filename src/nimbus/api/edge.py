@@ -11,7 +11,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from nimbus.errors import AuthFailure, NimbusError, RequestEntityTooLarge, UnrecognizedClient
+from nimbus.errors import (
+    AuthFailure,
+    MissingAuthenticationToken,
+    NimbusError,
+    RequestEntityTooLarge,
+    UnrecognizedClient,
+)
 from nimbus.protocol import restjson, sigv4
 
 log = logging.getLogger("nimbus.edge")
@@ -41,6 +47,9 @@ class ApiRequest:
     signing: sigv4.SignedRequestInfo | None = None
     # SigV4 key of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD body (its chunks are signed with it)
     signing_key: bytes | None = None
+    # An unsigned request a streaming adapter took (S3 POST forms carry their signature in
+    # the body): how it finds secrets; None under --auth open (account is set then).
+    key_lookup: KeyLookup | None = None
 
 
 class ServiceAdapter(Protocol):
@@ -64,6 +73,14 @@ class StreamingAdapter(Protocol):
         self, error: NimbusError, request_id: str, method: str, raw_path: str
     ) -> Response:
         """Errors raised at the edge (authentication), in the service's own shape."""
+        ...
+
+    def takes_unsigned(self, method: str, raw_path: str, headers: dict[str, str]) -> bool:
+        """Whether a request without any signature is this service's (S3: its paths)."""
+        ...
+
+    async def handle_unsigned(self, request: ApiRequest) -> StreamingResponse:
+        """An unsigned request it took (account "" unless --auth open)."""
         ...
 
 
@@ -188,6 +205,11 @@ class Edge:
         request = sigv4.RawRequest.from_asgi(scope, raw_path, b"")
         try:
             info = sigv4.parse_request(request)
+        except MissingAuthenticationToken:
+            taker = self._unsigned_taker(request, raw_path)
+            if taker is None:
+                raise
+            return await self._unsigned(taker, request, receive, request_id)
         except NimbusError as e:
             streaming = self._streaming_adapter(_guess_service(request))
             if streaming is None:
@@ -221,6 +243,42 @@ class Edge:
                 request_id,
             )
         )
+
+    def _unsigned_taker(self, request: sigv4.RawRequest, raw_path: str) -> StreamingAdapter | None:
+        headers = {k.lower(): v for k, v in request.headers}
+        for adapter in self.adapters.values():
+            if getattr(adapter, "streams_body", False):
+                streaming = cast(StreamingAdapter, adapter)
+                if streaming.takes_unsigned(request.method, raw_path, headers):
+                    return streaming
+        return None
+
+    async def _unsigned(
+        self,
+        adapter: StreamingAdapter,
+        request: sigv4.RawRequest,
+        receive: Receive,
+        request_id: str,
+    ) -> StreamingResponse:
+        raw_path = request.raw_path if isinstance(request.raw_path, str) else ""
+        headers = {k.lower(): v for k, v in request.headers}
+        stream = BodyStream(receive)
+        response = await adapter.handle_unsigned(
+            ApiRequest(
+                self.open_account or "",
+                request.method,
+                raw_path.split("?", 1)[0],
+                _query(request.query_string),
+                headers,
+                b"",
+                request_id,
+                stream,
+                key_lookup=None if self.open_account is not None else self.lookup,
+            )
+        )
+        if not stream.done and _declares_body(headers):
+            response = await _unread_body(stream, headers, response)
+        return response
 
     def _streaming_adapter(self, service: str | None) -> StreamingAdapter | None:
         adapter = self.adapters.get(service) if service else None

@@ -10,6 +10,7 @@ async iterator of bytes (streamed by the edge). Request bodies arrive as
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -21,6 +22,7 @@ from nimbus.errors import (
     InvalidArgument,
     KeyTooLong,
     NimbusError,
+    S3AccessDenied,
     S3Error,
     S3InternalError,
     S3MethodNotAllowed,
@@ -32,6 +34,7 @@ log = logging.getLogger("nimbus.s3")
 Handler = Callable[["S3Request"], Awaitable[StreamingResponse]]
 XML = "application/xml"
 MAX_KEY = 1024  # bytes of UTF-8
+_API_VERSION_PATH = re.compile(r"/\d{4}-\d{2}-\d{2}/")  # Lambda's "/2015-03-31/functions"...
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +236,26 @@ class S3Api:
         if raw_path.count("/") == 1 and len(raw_path) > 1:
             return raw_path + "/"
         return None
+
+    def takes_unsigned(self, method: str, raw_path: str, headers: dict[str, str]) -> bool:
+        """Unsigned requests for buckets and objects (anonymous access: S3's XML answer; a
+        POST form upload: signed in its body). Not "/" nor the other APIs' versioned paths
+        ("/2015-03-31/..."), whose unsigned requests keep their own answers."""
+        if self.host_bucket(headers.get("host", "")) is not None:
+            return True
+        path = raw_path.split("?", 1)[0]
+        return path not in ("", "/") and _API_VERSION_PATH.match(path) is None
+
+    async def handle_unsigned(self, request: ApiRequest) -> StreamingResponse:
+        """PostObject authenticates itself from its form; anything else is anonymous, and
+        Nimbus' buckets are private (AccessDenied)."""
+        try:
+            s3 = self.route(request)
+        except NimbusError as e:
+            return self._error(e, request, None)
+        if s3.operation == "PostObject" and "PostObject" in self.handlers:
+            return await self.handle(request)
+        return self._error(S3AccessDenied(), request, s3)
 
     def route(self, request: ApiRequest) -> S3Request:
         bucket, key = split_path(

@@ -7,6 +7,7 @@ from nimbus.api.s3_bucket_config import BucketConfigHandlers
 from nimbus.api.s3_buckets import BucketHandlers
 from nimbus.api.s3_list import ListHandlers
 from nimbus.api.s3_objects import ObjectHandlers
+from nimbus.api.s3_post import PostHandlers
 from nimbus.api.s3_tags import TagHandlers
 from nimbus.services.s3 import S3Service
 
@@ -18,4 +19,5 @@ def s3_api(service: S3Service, hosts: tuple[str, ...]) -> S3Api:
     ListHandlers(service).register(api)
     TagHandlers(service).register(api)
     BucketConfigHandlers(service).register(api)
+    PostHandlers(service).register(api)
     return api
