@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
 import contextlib
 import logging
+import queue
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,18 @@ _DELETE = "DELETE FROM sqs_messages WHERE id = ?"
 _RECEIVED = "UPDATE sqs_messages SET receive_count = ?, first_receive = ? WHERE id = ?"
 _MOVE = "UPDATE sqs_messages SET qid = ?, seq = ?, receive_count = 0, extra = ? WHERE id = ?"
 _IDLE_FLUSH_S = 0.02  # write-behind work alone waits this long to share a transaction
+
+
+_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Any, tuple[Any, ...]]
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # the caller was cancelled
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 @dataclass(frozen=True)
@@ -71,7 +84,9 @@ class SqsStore:
         database = db.engine.url.database
         assert database, "SQS needs the SQLite database file"
         self.path = Path(database)
-        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqs-store")
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="sqs-store", daemon=True)
+        self._thread.start()
         self._connection: sqlite3.Connection | None = None  # used on the writer thread only
         self._pending = _Pending()
         self._wake = asyncio.Event()
@@ -89,7 +104,25 @@ class SqsStore:
         return self._connection
 
     async def _run(self, work: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put((loop, future, work, args))
+        return await future
+
+    def _work(self) -> None:
+        """The writer thread: jobs in order, results handed back to the event loop (leaner
+        than an executor: no concurrent.futures.Future per transaction)."""
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            loop, future, work, args = job
+            try:
+                result = work(*args)
+            except BaseException as error:  # the caller sees it
+                loop.call_soon_threadsafe(_settle, future, None, error)
+            else:
+                loop.call_soon_threadsafe(_settle, future, result, None)
 
     def _transaction(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
         c = self._db()
@@ -122,7 +155,8 @@ class SqsStore:
         if self._connection is not None:
             await self._run(self._connection.close)
             self._connection = None
-        self._thread.shutdown(wait=True)
+        self._jobs.put(None)
+        await asyncio.to_thread(self._thread.join)
 
     # queues (rare: one transaction each) ---------------------------------------------
     async def load(self) -> tuple[list[QueueRow], list[Any]]:
