@@ -164,7 +164,10 @@ class MessageOps:
         if taken is None:
             taken = await self.receive(queue, limit or 1, visibility, wait)
             if attempt and taken:
-                queue.attempts[attempt] = (now() + ATTEMPT_WINDOW_S, taken)
+                at = now()
+                if len(queue.attempts) >= 1024:  # forget the expired ones
+                    queue.attempts = {k: v for k, v in queue.attempts.items() if v[0] > at}
+                queue.attempts[attempt] = (at + ATTEMPT_WINDOW_S, taken)
         names = set(params.get("AttributeNames") or ())
         names.update(params.get("MessageSystemAttributeNames") or ())
         wanted = list(params.get("MessageAttributeNames") or ())
