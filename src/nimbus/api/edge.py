@@ -50,6 +50,7 @@ class ApiRequest:
     # An unsigned request a streaming adapter took (S3 POST forms carry their signature in
     # the body): how it finds secrets; None under --auth open (account is set then).
     key_lookup: KeyLookup | None = None
+    source_ip: str = ""  # the client's address (streaming adapters: S3's event records)
 
 
 class ServiceAdapter(Protocol):
@@ -209,7 +210,7 @@ class Edge:
             taker = self._unsigned_taker(request, raw_path)
             if taker is None:
                 raise
-            return await self._unsigned(taker, request, receive, request_id)
+            return await self._unsigned(taker, request, receive, request_id, _client(scope))
         except NimbusError as e:
             streaming = self._streaming_adapter(_guess_service(request))
             if streaming is None:
@@ -226,7 +227,7 @@ class Edge:
             raise UnrecognizedClient(f"Nimbus does not serve the '{info.service}' API (yet).")
         if getattr(adapter, "streams_body", False):
             streaming = cast(StreamingAdapter, adapter)
-            return await self._stream(streaming, request, info, receive, request_id)
+            return await self._stream(streaming, request, info, receive, request_id, _client(scope))
         body = await _read_body(receive)
         request = sigv4.RawRequest(
             request.method, raw_path, request.query_string, request.headers, body, request.host
@@ -259,6 +260,7 @@ class Edge:
         request: sigv4.RawRequest,
         receive: Receive,
         request_id: str,
+        source_ip: str,
     ) -> StreamingResponse:
         raw_path = request.raw_path if isinstance(request.raw_path, str) else ""
         headers = {k.lower(): v for k, v in request.headers}
@@ -274,6 +276,7 @@ class Edge:
                 request_id,
                 stream,
                 key_lookup=None if self.open_account is not None else self.lookup,
+                source_ip=source_ip,
             )
         )
         if not stream.done and _declares_body(headers):
@@ -291,6 +294,7 @@ class Edge:
         info: sigv4.SignedRequestInfo,
         receive: Receive,
         request_id: str,
+        source_ip: str,
     ) -> StreamingResponse:
         raw_path = request.raw_path if isinstance(request.raw_path, str) else ""
         headers = {k.lower(): v for k, v in request.headers}
@@ -323,6 +327,7 @@ class Edge:
                     stream,
                     info,
                     key,
+                    source_ip=source_ip,
                 )
             )
         if not stream.done and _declares_body(headers):
@@ -415,6 +420,11 @@ async def _send_stream(
         if closing is not None:
             await closing()
     await send({"type": "http.response.body", "body": b""})
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else ""
 
 
 def _raw_path(scope: Scope) -> str:

@@ -64,6 +64,10 @@ class S3Request:
         return self.api.request_id
 
     @property
+    def source_ip(self) -> str:
+        return self.api.source_ip or "127.0.0.1"
+
+    @property
     def body(self) -> BodyStream:
         assert self.api.body_stream is not None
         return self.api.body_stream

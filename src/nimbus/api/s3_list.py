@@ -211,7 +211,12 @@ class ListHandlers:
         outcomes = await asyncio.gather(
             *(
                 self.s3.delete_object(
-                    request.account, request.bucket, key, version_id, request.request_id
+                    request.account,
+                    request.bucket,
+                    key,
+                    version_id,
+                    request.request_id,
+                    request.source_ip,
                 )
                 for key, version_id in objects
             ),

@@ -124,6 +124,7 @@ class ObjectHandlers:
                 meta,
                 "ObjectCreated:Put",
                 request.request_id,
+                request.source_ip,
                 synced=True,
             )
         finally:
@@ -228,7 +229,12 @@ class ObjectHandlers:
         assert request.bucket is not None and request.key is not None
         version_id = request.query.get("versionId")
         deleted = await self.s3.delete_object(
-            request.account, request.bucket, request.key, version_id, request.request_id
+            request.account,
+            request.bucket,
+            request.key,
+            version_id,
+            request.request_id,
+            request.source_ip,
         )
         headers: Headers = []
         if deleted.delete_marker:
@@ -279,6 +285,7 @@ class ObjectHandlers:
                 meta,
                 "ObjectCreated:Copy",
                 request.request_id,
+                request.source_ip,
             )
         finally:
             with contextlib.suppress(FileNotFoundError):

@@ -118,7 +118,7 @@ class PostHandlers:
             meta = _meta(fields, size, digests.md5.hexdigest())
             version = await self.s3.commit_object(
                 account, request.bucket, key, path, meta, "ObjectCreated:Post",
-                request.request_id, synced=True,
+                request.request_id, request.source_ip, synced=True,
             )  # fmt: skip
         except FormError:
             writer.discard()
