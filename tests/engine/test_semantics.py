@@ -271,3 +271,40 @@ def test_every_installed_python_runtime(engine: EngineHarness, runtime: str) -> 
         "env": f"AWS_Lambda_{runtime}",
         "left": True,
     }
+
+
+SDK_FN = """
+import sys
+import boto3, botocore
+def handler(event, context):
+    import json
+    from importlib import util
+    return {
+        "boto3": boto3.__version__,
+        "botocore": botocore.__version__,
+        "file": boto3.__file__,
+        "s3transfer": util.find_spec("s3transfer") is not None,
+        "last": sys.path[-1],
+    }
+"""
+
+
+def test_boto3_is_there_as_on_aws(engine: EngineHarness) -> None:
+    """Lambda's Python runtimes include boto3; Nimbus' own copy is bound read-only."""
+    import boto3
+    import botocore
+
+    body = json.loads(engine.invoke(engine.deploy(SDK_FN, timeout_s=30.0)).payload)
+    assert body["boto3"] == boto3.__version__ and body["botocore"] == botocore.__version__
+    assert body["s3transfer"] is True
+    assert body["file"].startswith(body["last"])  # after the function's own paths
+
+
+def test_a_packaged_boto3_wins(engine: EngineHarness) -> None:
+    spec = engine.deploy(
+        {
+            "app.py": "import boto3\ndef handler(e, c):\n    return boto3.__version__\n",
+            "boto3/__init__.py": "__version__ = 'mine'\n",
+        }
+    )
+    assert json.loads(engine.invoke(spec).payload) == "mine"

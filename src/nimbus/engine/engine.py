@@ -8,6 +8,7 @@ import os
 import time
 import uuid
 from collections import defaultdict
+from pathlib import Path
 
 from nimbus.config import EngineConfig
 from nimbus.engine import outcomes
@@ -21,7 +22,7 @@ from nimbus.errors import EngineClosed, RequestTooLarge, TooManyRequests
 from nimbus.models import FunctionSpec, Invocation, InvocationRecord, InvokeResult, billed_ms
 from nimbus.models import gb_seconds as to_gb_seconds
 from nimbus.obs import logs
-from nimbus.sandbox import host
+from nimbus.sandbox import host, sdk
 from nimbus.sandbox.cgroups import CgroupManager
 from nimbus.sandbox.plan import rootfs_spec
 from nimbus.types import LogSink, MeteringSink
@@ -43,6 +44,7 @@ class Engine:
         self.runtimes = RuntimeRegistry(config.runtime_paths)
         self.isolation = host.IsolationReport()
         self._launcher: Launcher | None = None
+        self._sdk: Path | None = None  # boto3 & co. for functions (sandbox/sdk.py)
         self._cgroups: CgroupManager | None = None
         self._zygotes: dict[str, ZygoteProcess] = {}
         self._zygote_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -73,6 +75,7 @@ class Engine:
         self.config.code_dir.mkdir(parents=True, exist_ok=True)
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
         self._launcher = Launcher(self.config, self._cgroups if isolate else None, isolate)
+        self._sdk = await asyncio.to_thread(sdk.prepare, self.config.data_dir)
         self._reaper = asyncio.create_task(self._reap_forever())
 
     async def close(self) -> None:
@@ -114,12 +117,15 @@ class Engine:
                 return zygote
             interpreter = self.runtimes.interpreter(runtime)
             rootfs = None
+            sdk_path = str(self._sdk) if self._sdk else None
             if self.isolated:
                 mountpoint = self.config.run_dir / f"root-{key}"
                 mountpoint.mkdir(parents=True, exist_ok=True)
                 dirs = self._cgroups.mount_dirs() if self._cgroups else {}
-                rootfs = rootfs_spec(mountpoint, interpreter, self.config.code_dir, dirs)
-            zygote = ZygoteProcess(key, interpreter, rootfs, self._on_exit)
+                sdk_bind = (str(self._sdk), sdk.SANDBOX_PATH) if self._sdk else None
+                sdk_path = sdk.SANDBOX_PATH if self._sdk else None
+                rootfs = rootfs_spec(mountpoint, interpreter, self.config.code_dir, dirs, sdk_bind)
+            zygote = ZygoteProcess(key, interpreter, rootfs, self._on_exit, sdk_path)
             await zygote.start()
             self._zygotes[key] = zygote
             return zygote

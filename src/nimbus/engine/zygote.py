@@ -29,8 +29,10 @@ class ZygoteProcess:
         interpreter: str,
         rootfs: dict[str, Any] | None,
         on_exit: Callable[[int, int], None],
+        sdk_path: str | None = None,
     ) -> None:
         self.runtime = runtime
+        self.sdk_path = sdk_path  # where functions find boto3 (appended to sys.path)
         self.interpreter = interpreter
         self.rootfs = rootfs
         self._on_exit = on_exit
@@ -48,7 +50,7 @@ class ZygoteProcess:
         # Bursts of spawn requests (pre-warming hundreds) queue here while the zygote forks.
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
         theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        spec = {"control_fd": theirs.fileno(), "rootfs": self.rootfs}
+        spec = {"control_fd": theirs.fileno(), "rootfs": self.rootfs, "sdk_path": self.sdk_path}
         self._process = subprocess.Popen(
             [self.interpreter, "-I", str(ENTRY), json.dumps(spec)],
             pass_fds=[theirs.fileno()],

@@ -82,6 +82,11 @@ def enter(spec):
             libc.mount("/dev/null", target, None, libc.MS_BIND)
     _populate_dev(root)
     libc.bind(spec["runtime_dir"], _inside(root, "/var/runtime"), readonly=True)
+    if spec.get("sdk"):  # boto3 & co., as Lambda's runtimes include them
+        host_dir, inner = spec["sdk"]
+        os.makedirs(_inside(root, inner), exist_ok=True)
+        flags = libc.MS_NOSUID | libc.MS_NODEV
+        libc.bind(host_dir, _inside(root, inner), readonly=True, flags=flags)
     # Private area: the code store and our cgroups, detached by every environment.
     private = _inside(root, "/.nimbus")
     libc.mount("tmpfs", private, "tmpfs", libc.MS_NOSUID | libc.MS_NODEV, "size=64k,mode=700")

@@ -277,6 +277,8 @@ def main(spec_json):
     control = socket.socket(fileno=spec["control_fd"])
     _preload()
     rootfs_spec = spec.get("rootfs") or {}
+    if spec.get("sdk_path"):  # after the function's own paths (they are prepended per child)
+        sys.path.append(spec["sdk_path"])
     zygote = Zygote(
         control,
         isolate=bool(rootfs_spec),

@@ -19,8 +19,13 @@ def interpreter_prefix(interpreter: str) -> str:
 
 
 def rootfs_spec(
-    mountpoint: Path, interpreter: str, code_store: Path, cgroup_dirs: dict[str, str]
+    mountpoint: Path,
+    interpreter: str,
+    code_store: Path,
+    cgroup_dirs: dict[str, str],
+    sdk: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
+    """`sdk`: (host folder, path inside) of the AWS SDK bound read-only into every root."""
     prefix = interpreter_prefix(interpreter)
     binds = list(SYSTEM_DIRS)
     if not any(prefix == d or prefix.startswith(d + "/") for d in SYSTEM_DIRS):
@@ -32,6 +37,7 @@ def rootfs_spec(
         "runtime_dir": str(RUNTIME_DIR),
         "code_store": str(code_store),
         "cgroups": cgroup_dirs,
+        "sdk": list(sdk) if sdk else None,
     }
 
 
