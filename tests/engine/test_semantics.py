@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import orjson
 import pytest
@@ -298,6 +299,13 @@ def test_boto3_is_there_as_on_aws(engine: EngineHarness) -> None:
     assert body["boto3"] == boto3.__version__ and body["botocore"] == botocore.__version__
     assert body["s3transfer"] is True
     assert body["file"].startswith(body["last"])  # after the function's own paths
+    # Bytecode for the runtime is made in the background (the folder is read-only inside).
+    sdk = engine.config.data_dir / "sdk"
+    deadline = time.monotonic() + 90
+    while not (sdk / ".compiled-cpython-312").exists():
+        assert time.monotonic() < deadline, "the SDK was not compiled for python3.12"
+        time.sleep(0.2)
+    assert list((sdk / "botocore" / "__pycache__").glob("*.cpython-312.pyc"))
 
 
 def test_a_packaged_boto3_wins(engine: EngineHarness) -> None:

@@ -45,6 +45,7 @@ class Engine:
         self.isolation = host.IsolationReport()
         self._launcher: Launcher | None = None
         self._sdk: Path | None = None  # boto3 & co. for functions (sandbox/sdk.py)
+        self._sdk_compiling: dict[str, asyncio.Task[None]] = {}
         self._cgroups: CgroupManager | None = None
         self._zygotes: dict[str, ZygoteProcess] = {}
         self._zygote_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -85,6 +86,9 @@ class Engine:
             await asyncio.sleep(0.01)
         if self._reaper:
             self._reaper.cancel()
+        for task in self._sdk_compiling.values():
+            task.cancel()
+        await asyncio.gather(*self._sdk_compiling.values(), return_exceptions=True)
         for pool in self._pools.values():
             for env in pool.idle:
                 env.kill()
@@ -127,6 +131,10 @@ class Engine:
                 rootfs = rootfs_spec(mountpoint, interpreter, self.config.code_dir, dirs, sdk_bind)
             zygote = ZygoteProcess(key, interpreter, rootfs, self._on_exit, sdk_path)
             await zygote.start()
+            if self._sdk and key not in self._sdk_compiling and not key.startswith("provided"):
+                self._sdk_compiling[key] = asyncio.create_task(
+                    sdk.compile_for(self._sdk, interpreter)
+                )
             self._zygotes[key] = zygote
             return zygote
 

@@ -9,6 +9,7 @@ boto3 wins as it does on AWS.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -78,3 +79,51 @@ def prepare(data_dir: Path) -> Path | None:
         shutil.rmtree(target)
     staging.rename(target)
     return target
+
+
+async def compile_for(sdk_dir: Path, interpreter: str) -> None:
+    """Bytecode of the SDK for one runtime's Python, made once in the background: the folder
+    is read-only inside environments, so without it every cold start that imports boto3
+    compiles botocore again (most of a second)."""
+    version = await _version_tag(interpreter)
+    if version is None:
+        return
+    marker = sdk_dir / f".compiled-{version}"
+    if marker.exists():
+        return
+    process = await asyncio.create_subprocess_exec(
+        interpreter,
+        "-m",
+        "compileall",
+        "-q",
+        "-j",
+        "1",
+        "--invalidation-mode",
+        "unchecked-hash",
+        str(sdk_dir),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        status = await process.wait()
+    finally:
+        if process.returncode is None:  # cancelled: the server is stopping
+            process.kill()
+            await process.wait()
+    if status == 0:
+        marker.touch()
+    else:
+        log.warning("could not compile the SDK with %s (functions still work)", interpreter)
+
+
+async def _version_tag(interpreter: str) -> str | None:
+    process = await asyncio.create_subprocess_exec(
+        interpreter,
+        "-I",
+        "-c",
+        "import sys; print(sys.implementation.cache_tag)",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    out, _ = await process.communicate()
+    return out.decode().strip() or None if process.returncode == 0 else None
