@@ -7,10 +7,17 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+from nimbus.api.edge_stream import BodyStream as BodyStream
+from nimbus.api.edge_stream import BodyTooLarge as BodyTooLarge
+from nimbus.api.edge_stream import ClientDisconnected as ClientDisconnected
+from nimbus.api.edge_stream import Receive as Receive
+from nimbus.api.edge_stream import Send as Send
+from nimbus.api.edge_stream import StreamingResponse as StreamingResponse
+from nimbus.api.edge_stream import declares_body, send_stream, unread_body
 from nimbus.errors import (
     AuthFailure,
     MissingAuthenticationToken,
@@ -23,12 +30,7 @@ from nimbus.protocol import restjson, sigv4
 log = logging.getLogger("nimbus.edge")
 MAX_BODY = 69_905_067  # a 50 MB zip, base64-encoded in a CreateFunction body
 Response = tuple[int, list[tuple[str, str]], bytes]
-# A streamed reply (S3 GetObject): the adapter sets Content-Length itself (or leaves it out:
-# chunked); the edge sends each piece as it comes, never the whole body at once.
-StreamingResponse = tuple[int, list[tuple[str, str]], bytes | AsyncIterator[bytes]]
 Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,51 +87,6 @@ class StreamingAdapter(Protocol):
         ...
 
 
-class BodyTooLarge(Exception):
-    """A body over the size the reader accepts."""
-
-
-class ClientDisconnected(Exception):
-    """The client went away before its body was complete."""
-
-
-class BodyStream:
-    """A request body as it arrives (an S3 object may be 5 GB: never held whole).
-    Iterate it once; `received` counts the bytes so far."""
-
-    __slots__ = ("_done", "_receive", "received")
-
-    def __init__(self, receive: Receive) -> None:
-        self._receive = receive
-        self._done = False
-        self.received = 0
-
-    @property
-    def done(self) -> bool:
-        return self._done
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        while not self._done:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                self._done = True
-                raise ClientDisconnected
-            self._done = not message.get("more_body", False)
-            chunk: bytes = message.get("body", b"")
-            if chunk:
-                self.received += len(chunk)
-                yield chunk
-
-    async def read(self, limit: int) -> bytes:
-        """The whole body if it is at most `limit` bytes; raises BodyTooLarge otherwise."""
-        chunks: list[bytes] = []
-        async for chunk in self:
-            chunks.append(chunk)
-            if self.received > limit:
-                raise BodyTooLarge
-        return b"".join(chunks)
-
-
 class KeyLookup(Protocol):
     async def __call__(self, access_key: str) -> tuple[str, str] | None:
         """(secret, account id) of an access key."""
@@ -174,7 +131,7 @@ class Edge:
             )
         status, headers, out = response
         if not isinstance(out, bytes):
-            await _send_stream(send, status, headers, out)
+            await send_stream(send, status, headers, out)
             return
         await send(
             {
@@ -219,8 +176,8 @@ class Edge:
                 e, request_id, request.method, raw_path
             )
             headers = {k.lower(): v for k, v in request.headers}
-            if _declares_body(headers):
-                response = await _unread_body(BodyStream(receive), headers, response)
+            if declares_body(headers):
+                response = await unread_body(BodyStream(receive), headers, response)
             return response
         adapter = self.adapters.get(info.service)
         if adapter is None:
@@ -279,8 +236,8 @@ class Edge:
                 source_ip=source_ip,
             )
         )
-        if not stream.done and _declares_body(headers):
-            response = await _unread_body(stream, headers, response)
+        if not stream.done and declares_body(headers):
+            response = await unread_body(stream, headers, response)
         return response
 
     def _streaming_adapter(self, service: str | None) -> StreamingAdapter | None:
@@ -330,8 +287,8 @@ class Edge:
                     source_ip=source_ip,
                 )
             )
-        if not stream.done and _declares_body(headers):
-            response = await _unread_body(stream, headers, response)
+        if not stream.done and declares_body(headers):
+            response = await unread_body(stream, headers, response)
         return response
 
     async def _authenticate(self, request: sigv4.RawRequest, info: sigv4.SignedRequestInfo) -> str:
@@ -361,32 +318,6 @@ def _query(query_string: str | bytes) -> dict[str, list[str]]:
     return query
 
 
-DRAIN_LIMIT = 1024 * 1024
-
-
-def _declares_body(headers: dict[str, str]) -> bool:
-    return headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
-
-
-async def _unread_body(
-    stream: BodyStream, headers: dict[str, str], response: StreamingResponse
-) -> StreamingResponse:
-    """A reply sent before its request's body was read (an error): the connection must not
-    read the body as the next request. A small body that is on its way is drained; else (or
-    when the client waits for 100-continue and won't send it) the connection closes."""
-    expecting = headers.get("expect", "").lower() == "100-continue"
-    length = headers.get("content-length", "")
-    if not expecting and length.isdigit() and int(length) <= DRAIN_LIMIT:
-        try:
-            async for _ in stream:
-                pass
-            return response
-        except ClientDisconnected:
-            pass
-    status, response_headers, body = response
-    return status, [*response_headers, ("Connection", "close")], body
-
-
 def _guess_service(request: sigv4.RawRequest) -> str | None:
     """Whose request is a malformed one (error path only): SigV2 is S3's alone; a SigV4
     credential names its service even when the rest is broken."""
@@ -399,27 +330,6 @@ def _guess_service(request: sigv4.RawRequest) -> str | None:
         credential = authorization.split("Credential=", 1)[1].split(",", 1)[0]
     parts = credential.split("/")
     return parts[3] if len(parts) >= 4 else None
-
-
-async def _send_stream(
-    send: Send, status: int, headers: list[tuple[str, str]], body: AsyncIterator[bytes]
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-        }
-    )
-    try:
-        async for chunk in body:
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    finally:
-        closing = getattr(body, "aclose", None)
-        if closing is not None:
-            await closing()
-    await send({"type": "http.response.body", "body": b""})
 
 
 def _client(scope: Scope) -> str:

@@ -14,11 +14,9 @@ object event).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +26,9 @@ import orjson
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from nimbus.errors import BucketNotEmpty, NimbusError, NoSuchBucket
+from nimbus.errors import BucketNotEmpty, NoSuchBucket
 from nimbus.store.s3_blobs import BlobFiles
+from nimbus.store.s3_commit import GroupCommit, Op
 from nimbus.store.s3_schema import s3_buckets as b
 from nimbus.store.s3_schema import s3_objects as o
 from nimbus.store.sqlite import Database
@@ -120,20 +119,15 @@ def _version(row: Any) -> ObjectVersion:
     )
 
 
-Op = Callable[[AsyncConnection], Awaitable[Any]]
-
-
 class ObjectStore:
     def __init__(self, db: Database, root: Path) -> None:
         self.db = db
         self.files = BlobFiles(root)
-        self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
-        self._wake = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
+        self.commits = GroupCommit(db, "S3 changes")
 
     async def start(self) -> None:
         await self._remove_orphans()
-        self._flusher = asyncio.create_task(self._flush_forever())
+        await self.commits.start()
 
     async def _remove_orphans(self) -> None:
         """Blobs no version refers to: a crash between a blob's move into place and its
@@ -150,51 +144,11 @@ class ObjectStore:
             await self._free(sorted(orphans))
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-        await self._flush()
+        await self.commits.close()
 
-    # group commit ------------------------------------------------------------------------
     async def write(self, op: Op) -> Any:
-        """Run `op` in the next shared transaction; its result once committed. An op may
-        raise a NimbusError only before it writes (that fails it alone)."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((op, future))
-        self._wake.set()
-        return await future
-
-    async def _flush_forever(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self._flush()
-
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            results: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
-            try:
-                async with self.db.engine.begin() as c:
-                    for op, future in batch:
-                        try:
-                            results.append((future, None, await op(c)))
-                        except NimbusError as e:
-                            results.append((future, e, None))
-            except Exception as error:  # nothing was committed: every caller gets the error
-                log.exception("could not commit %d S3 changes", len(batch))
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for future, failure, value in results:
-                if future.done():
-                    continue
-                if failure is not None:
-                    future.set_exception(failure)
-                else:
-                    future.set_result(value)
+        """Run `op` in the next group commit (see GroupCommit.write)."""
+        return await self.commits.write(op)
 
     # buckets -------------------------------------------------------------------------------
     async def create_bucket(self, bucket: Bucket) -> Bucket | None:
