@@ -13,7 +13,7 @@ Creates (or updates) everything the application needs, named after --name:
   <name>-done-inbox   SQS queue subscribed to the topic (read it to see the results)
   <name>-failed       SQS queue: the function's OnFailure destination (events that still
                       failed after Lambda's retries)
-  <name>              the Lambda function (handler.py + Pillow + boto3)
+  <name>              the Lambda function (handler.py + Pillow; boto3 is in the runtime)
 and the bucket notification: s3:ObjectCreated:* under uploads/ -> the function.
 Prints the resources as JSON on the last line.
 """
@@ -36,7 +36,7 @@ from botocore.exceptions import ClientError
 HERE = Path(__file__).resolve().parent
 # Wheels for the function's runtime, not for the machine running this script.
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
-REQUIREMENTS = ("Pillow", "boto3")
+REQUIREMENTS = ("Pillow",)  # boto3 comes with the runtime, as on AWS
 
 
 def build(

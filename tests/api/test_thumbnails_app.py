@@ -3,8 +3,9 @@ a live server, then 100 images uploaded at once plus files that are not images.
 
 Every image must get exactly one thumbnail and one SNS->SQS message; every bad file exactly
 one "failed" message and one logged error, and no retries (the function returns normally
-for them). The function runs with boto3 and Pillow inside its package, as a Lambda user ships them
-(copied from this environment here; the script's default downloads them from PyPI).
+for them). The function runs with Pillow inside its package, as a Lambda user ships it (copied
+from this environment here; the script's default downloads it from PyPI), and the runtime's
+boto3.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from nimbus.engine.runtimes import RuntimeRegistry
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "examples" / "thumbnails" / "deploy.py"
-# Offline (tests talk to loopback only): the package takes Pillow and boto3 from the
+# Offline (tests talk to loopback only): the package takes Pillow from the
 # environment running the tests, so the function's runtime is this Python's version.
 RUNTIME = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 IMAGES = 100
