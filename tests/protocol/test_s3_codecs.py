@@ -228,3 +228,42 @@ def test_chunk_signature_mismatch() -> None:
     unsigned = b"5\r\nhello\r\n0\r\n\r\n"
     with pytest.raises(ChunkSignatureMismatch):
         ChunkedDecoder(_aws_example_signer()).feed(unsigned)
+
+
+def test_trailer_signature_aws_example() -> None:
+    """AWS' second documented example: STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER."""
+    key = b"AWS4wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    for part in ("20130524", "us-east-1", "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    seed = "106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e"
+    signatures = (
+        "b474d8862b1487a5145d686f57f013e54db672cee1c953b3010fb58501ef5aa2",
+        "1c1344b170168f8e65b41376b44b20fe354e373826ccbbe2c1d40a8cae51e5c7",
+        "2ca2aba2005185cf7159c6277faf83795951dd77a3a99e6e65d5c9f85863f992",
+    )
+    trailer_signature = "d81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e435"
+
+    def body(trailer: str, signature: str) -> bytes:
+        return (
+            f"10000;chunk-signature={signatures[0]}\r\n".encode() + b"a" * 65536 + b"\r\n"
+            + f"400;chunk-signature={signatures[1]}\r\n".encode() + b"a" * 1024 + b"\r\n"
+            + f"0;chunk-signature={signatures[2]}\r\n{trailer}\r\n".encode()
+            + f"x-amz-trailer-signature:{signature}\r\n\r\n".encode()
+        )  # fmt: skip
+
+    def decoder() -> ChunkedDecoder:
+        scope = "20130524/us-east-1/s3/aws4_request"
+        return ChunkedDecoder(ChunkSigner(key, "20130524T000000Z", scope, seed))
+
+    good = decoder()
+    assert b"".join(good.feed(body("x-amz-checksum-crc32c:sOO8/Q==", trailer_signature))) == (
+        b"a" * 66560
+    )
+    good.finish()
+    assert good.trailers["x-amz-checksum-crc32c"] == "sOO8/Q=="
+    with pytest.raises(ChunkSignatureMismatch):
+        decoder().feed(body("x-amz-checksum-crc32c:AAAAAA==", trailer_signature))
+    with pytest.raises(ChunkSignatureMismatch):  # a trailer added to an unsigned-trailer body
+        ChunkedDecoder(_aws_example_signer()).feed(
+            _AWS_EXAMPLE[:-2] + b"x-amz-checksum-crc32:AAAAAA==\r\n\r\n"
+        )

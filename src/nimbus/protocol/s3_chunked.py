@@ -6,7 +6,7 @@
 as sent with x-amz-content-sha256 STREAMING-AWS4-HMAC-SHA256-PAYLOAD(-TRAILER) or
 STREAMING-UNSIGNED-PAYLOAD-TRAILER. Trailers carry x-amz-checksum-* (and
 x-amz-trailer-signature). With a ChunkSigner, each chunk's signature is checked (it chains
-from the request's own signature); the trailer's signature is not.
+from the request's own signature), and so is the trailer's.
 """
 
 from __future__ import annotations
@@ -47,6 +47,18 @@ class ChunkSigner:
             raise ChunkSignatureMismatch("chunk signature mismatch")
         self.previous = signature
 
+    def check_trailer(self, signature: str, trailer_lines: list[str]) -> None:
+        """The trailer's signature: over its lines ("name:value\n" each), chained from the
+        final chunk's signature."""
+        digest = hashlib.sha256("".join(f"{line}\n" for line in trailer_lines).encode())
+        string_to_sign = "\n".join(
+            ("AWS4-HMAC-SHA256-TRAILER", self.amz_date, self.scope, self.previous,
+             digest.hexdigest())
+        )  # fmt: skip
+        expected = hmac.new(self.key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            raise ChunkSignatureMismatch("trailer signature mismatch")
+
 
 class ChunkedDecoder:
     def __init__(self, signer: ChunkSigner | None = None) -> None:
@@ -57,6 +69,7 @@ class ChunkedDecoder:
         self._left = 0  # data bytes still to come in the current chunk
         self._state = "size"  # size | data | crlf | trailer | done
         self.trailers: dict[str, str] = {}
+        self._trailer_lines: list[str] = []  # as sent, for the trailer's signature
         self.signatures: list[str] = []
         self.decoded = 0
 
@@ -138,16 +151,27 @@ class ChunkedDecoder:
 
     def _trailer_line(self, line: str) -> None:
         if not line:
-            self._state = "done"
+            self._end_trailer()
             return
         name, colon, value = line.partition(":")
         if not colon:
             raise ChunkedError(f"bad trailer line {line[:40]!r}")
         self.trailers[name.strip().lower()] = value.strip()
+        if name.strip().lower() != "x-amz-trailer-signature":
+            self._trailer_lines.append(line)
+
+    def _end_trailer(self) -> None:
+        self._state = "done"
+        if self._signer is None or not self._trailer_lines:
+            return
+        signature = self.trailers.get("x-amz-trailer-signature")
+        if signature is None:  # trailers nobody signed were added on the way
+            raise ChunkSignatureMismatch("unsigned trailer")
+        self._signer.check_trailer(signature, self._trailer_lines)
 
     def finish(self) -> None:
         """The body ended: raise unless it ended where the encoding does."""
         if self._state == "trailer" and not self._buf:
-            self._state = "done"  # some clients end right after the last chunk's CRLF
+            self._end_trailer()  # some clients end right after the last chunk's CRLF
         if self._state != "done":
             raise ChunkedError("the body ended inside a chunk")
