@@ -267,3 +267,9 @@ def test_trailer_signature_aws_example() -> None:
         ChunkedDecoder(_aws_example_signer()).feed(
             _AWS_EXAMPLE[:-2] + b"x-amz-checksum-crc32:AAAAAA==\r\n\r\n"
         )
+
+
+def test_crc32c_matches_aws_example() -> None:
+    hasher = s3_checksums.new("CRC32C")  # AWS' trailer example: 66560 bytes of 'a'
+    hasher.update(b"a" * 66560)
+    assert base64.b64encode(hasher.digest()).decode() == "sOO8/Q=="
