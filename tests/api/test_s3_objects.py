@@ -369,3 +369,39 @@ def test_head_errors_have_no_body_and_unknown_methods(
     status, _, body = http(url)
     assert status == 501
     assert xml_error(body)["Code"] == "NotImplemented"
+
+
+def test_error_documents_raw(s3: Any, bucket: str, server: NimbusServer) -> None:
+    """The XML itself, as any HTTP client sees it (not botocore's reading of it)."""
+    s3.put_object(Bucket=bucket, Key="doc", Body=b"0123456789")
+
+    def get(key: str, bucket_name: str = bucket, **headers: str) -> tuple[int, dict[str, str]]:
+        url = s3.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket_name, "Key": key}, ExpiresIn=60
+        )
+        status, response_headers, body = http(url, headers=headers)
+        assert response_headers["content-type"] == "application/xml"
+        return status, xml_error(body)
+
+    status, error = get("missing key")
+    assert (status, error["Code"], error["Key"], error["Resource"]) == (
+        404,
+        "NoSuchKey",
+        "missing key",
+        f"/{bucket}/missing key",
+    )
+    missing = unique("nobucket")
+    status, error = get("k", missing)
+    assert (status, error["Code"], error["BucketName"]) == (404, "NoSuchBucket", missing)
+    status, error = get("doc", Range="bytes=50-")
+    assert (status, error["Code"], error["ActualObjectSize"]) == (416, "InvalidRange", "10")
+    status, error = get("doc", **{"If-Match": '"other"'})
+    assert (status, error["Code"], error["Condition"]) == (412, "PreconditionFailed", "If-Match")
+    v4 = server.client("s3", signature_version="s3v4", s3={"addressing_style": "path"})
+    put = v4.generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": "digest"}, ExpiresIn=60
+    )  # SigV4 presigned: only the host is signed, so Content-MD5 may be added
+    wrong_md5 = b64(hashlib.md5(b"other").digest())
+    status, _, body = http(put, "PUT", b"data", {"Content-MD5": wrong_md5})
+    assert status == 400
+    assert xml_error(body)["Code"] == "BadDigest"
