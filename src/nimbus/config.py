@@ -31,6 +31,9 @@ class EngineConfig:
     # Live environments (idle + busy) on this node; beyond it the least recently used
     # idle environment is destroyed to make room.
     max_environments: int = field(default_factory=lambda: _env_int("NIMBUS_MAX_ENVIRONMENTS", 1000))
+    # Cold starts (INITs) of one function version running at once; 0: twice the CPUs. More
+    # requests wait for a released environment or a free start slot, whichever comes first.
+    init_concurrency: int = field(default_factory=lambda: _env_int("NIMBUS_INIT_CONCURRENCY", 0))
     # Isolation: "auto" (full where the host allows, loud warning otherwise), "full", "none".
     isolation: str = field(default_factory=lambda: os.environ.get("NIMBUS_ISOLATION", "auto"))
     # Each environment runs as its own unprivileged uid taken from this range.

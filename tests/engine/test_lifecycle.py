@@ -240,3 +240,37 @@ def test_engine_recovers_when_a_zygote_dies(make_engine: Any) -> None:
     assert json.loads(interrupted.payload)["errorType"] == "Runtime.ExitError"
     again = engine.invoke(spec)
     assert again.function_error is None and again.record.cold
+
+
+SLOW_INIT_FN = """
+import os, time
+INIT_START = time.time()
+time.sleep(0.4)
+INIT_END = time.time()
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    return {"pid": os.getpid(), "init": [INIT_START, INIT_END]}
+"""
+
+
+def test_cold_starts_of_a_burst_are_gated(make_engine: Any) -> None:
+    """At most init_concurrency INITs of one version at once; the rest of a burst waits for
+    a released environment or a start slot (and is served, none throttled)."""
+    engine = make_engine(init_concurrency=2)
+    spec = engine.deploy(SLOW_INIT_FN, timeout_s=30.0)
+
+    def call(_: int) -> dict[str, Any]:
+        result = engine.invoke(spec, b'{"sleep": 0.05}')
+        assert result.function_error is None, result.payload
+        return dict(json.loads(result.payload))
+
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(call, range(10)))
+    inits = {tuple(a["init"]) for a in answers}
+    edges = sorted([(start, 1) for start, _ in inits] + [(end, -1) for _, end in inits])
+    overlap = peak = 0
+    for _, step in edges:
+        overlap += step
+        peak = max(peak, overlap)
+    assert peak <= 2, f"{peak} INITs ran at once"
+    assert len(inits) < 10  # released environments served some of the burst

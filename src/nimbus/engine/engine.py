@@ -184,8 +184,15 @@ class Engine:
             pool = min(pools, key=lambda p: p.idle[0].last_used)
             pool.idle.pop(0).kill()
 
+    def _pool(self, spec: FunctionSpec) -> FunctionPool:
+        pool = self._pools.get(spec.pool_key)
+        if pool is None:
+            limit = self.config.init_concurrency or 2 * (os.cpu_count() or 1)
+            pool = self._pools[spec.pool_key] = FunctionPool(limit)
+        return pool
+
     async def prewarm(self, spec: FunctionSpec, count: int) -> int:
-        pool = self._pools.setdefault(spec.pool_key, FunctionPool())
+        pool = self._pool(spec)
         missing = max(0, count - len(pool.idle))
         pool.starting += missing
         try:
@@ -194,7 +201,8 @@ class Engine:
                 return_exceptions=True,
             )
         finally:
-            pool.starting -= missing
+            for _ in range(missing):
+                pool.started()
         for env in started:
             if isinstance(env, Environment) and env.alive and not env.doomed:
                 env.init_ms = None  # provisioned environments report no Init Duration
@@ -239,16 +247,15 @@ class Engine:
             )
         self.runtimes.interpreter(spec.runtime)  # RuntimeNotInstalled before taking a slot
         fn = self._admit(spec)
-        pool = self._pools.setdefault(spec.pool_key, FunctionPool())
+        pool = self._pool(spec)
         try:
-            env = pool.take_idle()
+            env = await pool.acquire()
             cold = env is None
             if env is None:
-                pool.starting += 1
                 try:
                     env = await self._start_env(spec, "on-demand")
                 finally:
-                    pool.starting -= 1
+                    pool.started()
             pool.busy += 1
             try:
                 return await self._run(env, spec, invocation, cold)
