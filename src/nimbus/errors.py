@@ -566,3 +566,9 @@ class S3InternalError(S3Error):
     code = "InternalError"
     status = 500
     default_message = "We encountered an internal error. Please try again."
+
+
+class InvalidPartNumber(S3Error):
+    code = "InvalidPartNumber"
+    status = 416
+    default_message = "The requested partnumber is not satisfiable"

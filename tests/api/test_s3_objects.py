@@ -405,3 +405,18 @@ def test_error_documents_raw(s3: Any, bucket: str, server: NimbusServer) -> None
     status, _, body = http(put, "PUT", b"data", {"Content-MD5": wrong_md5})
     assert status == 400
     assert xml_error(body)["Code"] == "BadDigest"
+
+
+def test_part_number_of_a_single_part_object(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="one-part", Body=b"0123456789")
+    got = s3.get_object(Bucket=bucket, Key="one-part", PartNumber=1)
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert (got["ContentRange"], got["Body"].read()) == ("bytes 0-9/10", b"0123456789")
+    status, code, _, error = fails(s3.get_object, Bucket=bucket, Key="one-part", PartNumber=2)
+    assert (status, code, error["ActualPartCount"]) == (416, "InvalidPartNumber", "1")
+    status, code, _, _ = fails(
+        s3.get_object, Bucket=bucket, Key="one-part", PartNumber=1, Range="bytes=0-1"
+    )
+    assert (status, code) == (400, "InvalidRequest")
+    head = s3.head_object(Bucket=bucket, Key="one-part", PartNumber=1)
+    assert head["ContentLength"] == 10

@@ -1,4 +1,5 @@
-"""S3 object operations: PutObject, GetObject, HeadObject, DeleteObject, CopyObject."""
+"""S3 object operations: PutObject, GetObject (ranges, parts, conditions), HeadObject,
+DeleteObject. CopyObject is in s3_copy."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from nimbus.api.s3 import S3Api, S3Request, empty
 from nimbus.api.s3_tags import parse_tag_header
 from nimbus.errors import (
     InvalidArgument,
+    InvalidPartNumber,
+    InvalidS3Request,
     NoSuchKey,
     S3Error,
     S3PreconditionFailed,
@@ -172,6 +175,12 @@ class ObjectHandlers:
             return 304, [(k, v) for k, v in headers if k in keep], b""
         size = version.size
         span = s3_rules.byte_range(h.get("range"), size)
+        if "partNumber" in request.query:
+            if "range" in h:
+                raise InvalidS3Request(
+                    "Cannot specify both Range header and partNumber query parameter."
+                )
+            span = _part_span(request.query["partNumber"], version)
         status = 200
         start, end = 0, size - 1
         if span is not None:
@@ -233,6 +242,25 @@ class ObjectHandlers:
         if deleted.version_id is not None and (deleted.version_id != NULL_VERSION or version_id):
             headers.append(("x-amz-version-id", deleted.version_id))
         return 204, headers, b""
+
+
+def _part_span(number: str, version: ObjectVersion) -> tuple[int, int]:
+    """[start, end] of part `number` (1-based); a single-part object is its part 1."""
+    try:
+        part = int(number)
+    except ValueError:
+        part = 0
+    if not 1 <= part <= 10000:
+        raise InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+            ArgumentName="partNumber",
+            ArgumentValue=number,
+        )
+    sizes = version.meta.part_sizes or [version.size]
+    if part > len(sizes) or (version.size == 0 and part == 1 and not version.meta.part_sizes):
+        raise InvalidPartNumber(PartNumberRequested=str(part), ActualPartCount=str(len(sizes)))
+    start = sum(sizes[: part - 1])
+    return start, start + sizes[part - 1] - 1
 
 
 def parse_copy_source(value: str) -> tuple[str, str, str | None]:

@@ -50,6 +50,7 @@ class ObjectMeta(msgspec.Struct, frozen=True, kw_only=True):
     tags: dict[str, str] = {}
     storage_class: str = "STANDARD"
     parts_count: int | None = None
+    part_sizes: list[int] | None = None  # multipart: each part's size (GetObject?partNumber)
 
 
 _encode = msgspec.json.Encoder().encode
