@@ -420,3 +420,15 @@ def test_part_number_of_a_single_part_object(s3: Any, bucket: str) -> None:
     assert (status, code) == (400, "InvalidRequest")
     head = s3.head_object(Bucket=bucket, Key="one-part", PartNumber=1)
     assert head["ContentLength"] == 10
+
+
+def test_overwrite_during_a_download(s3: Any, bucket: str) -> None:
+    """A reader keeps the version it started with, even when it is replaced (and its file
+    unlinked) halfway through."""
+    old, new = os.urandom(16 * 1024 * 1024), os.urandom(1024)
+    s3.put_object(Bucket=bucket, Key="moving", Body=old)
+    stream = s3.get_object(Bucket=bucket, Key="moving")["Body"]
+    first = stream.read(1024 * 1024)
+    s3.put_object(Bucket=bucket, Key="moving", Body=new)
+    assert first + stream.read() == old
+    assert s3.get_object(Bucket=bucket, Key="moving")["Body"].read() == new
