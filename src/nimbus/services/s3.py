@@ -127,8 +127,11 @@ class S3Service:
         """The current version or the given one. NoSuchKey / NoSuchVersion; a delete marker
         is NoSuchKey (current) or MethodNotAllowed (asked by version id), with the
         x-amz-delete-marker header in `error.response_headers`."""
-        await self.bucket(account, bucket)
-        found = await self.store.get(bucket, key, version_id)
+        owner, found = await self.store.lookup(bucket, key, version_id)
+        if owner is None:
+            raise NoSuchBucket(BucketName=bucket)
+        if owner != account:
+            raise S3AccessDenied()
         if found is None:
             if version_id is None:
                 raise NoSuchKey(Key=key)

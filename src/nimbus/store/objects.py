@@ -311,6 +311,20 @@ class ObjectStore:
             row = (await c.execute(query)).first()
         return _version(row) if row is not None else None
 
+    async def lookup(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> tuple[str | None, ObjectVersion | None]:
+        """(the bucket's owner: None if no such bucket, the version as `get`) in one query:
+        the read path of every GET/HEAD."""
+        version = o.c.latest.is_(True) if version_id is None else o.c.version_id == version_id
+        joined = b.outerjoin(o, and_(o.c.bucket == b.c.name, o.c.key == key, version))
+        query = select(b.c.account_id.label("owner"), o).select_from(joined)
+        async with self.db.engine.connect() as c:
+            row = (await c.execute(query.where(b.c.name == bucket))).first()
+        if row is None:
+            return None, None
+        return row.owner, _version(row) if row.id is not None else None
+
     async def delete(self, bucket: str, key: str, version_id: str | None = None) -> Deleted:
         """Without a version id: remove the object (unversioned), or put a delete marker on
         top (Enabled: a new version; Suspended: the "null" one). With one: remove exactly

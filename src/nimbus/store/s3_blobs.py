@@ -67,6 +67,12 @@ class BlobFiles:
         with contextlib.suppress(FileNotFoundError):
             self.path(blob).unlink()
 
+    def read(self, blob: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of a blob at once (blocking: small objects, one thread trip)."""
+        with open(self.path(blob), "rb") as handle:
+            handle.seek(start)
+            return handle.read(end - start)
+
     async def open(self, blob: str) -> BinaryIO:
         """An open handle: a concurrent overwrite that unlinks the file cannot cut a read
         that already has it short. FileNotFoundError if it is gone already."""
