@@ -296,7 +296,9 @@ class SqsService(QueueInterfaces):
             dlq.next_seq += 1
             message.due = at
             dlq.add(message, at)
-            self.store.move(message.id, dlq.qid, message.seq, orjson.dumps(message.system).decode())
+            self.store.move(
+                message.key, dlq.qid, message.seq, orjson.dumps(message.system).decode()
+            )
             return True
 
         return move, max_receives

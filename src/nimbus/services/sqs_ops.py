@@ -109,6 +109,8 @@ class MessageOps:
             outcomes.append(result(queue, prepared.message))
         if fresh:
             try:
+                for message in fresh:
+                    message.key = self.store.new_key()
                 await self.store.insert([row(queue, m) for m in fresh])
             except Exception:
                 for message in fresh:  # not accepted: a retry must not be taken as a duplicate
@@ -135,6 +137,7 @@ class MessageOps:
             r.sent, r.sender, r.seq, r.visible_at, r.group_id, r.dedup_id, r.receive_count,
             r.first_receive, orjson.loads(r.extra) if r.extra else None,
         )  # fmt: skip
+        message.key = r.n
         queue.next_seq = max(queue.next_seq, r.seq + 1)
         queue.add(message, at)
         if queue.fifo and r.dedup_id and r.group_id:
@@ -206,7 +209,7 @@ class MessageOps:
         if queue.deleted:
             raise QueueDoesNotExist()
         for message in taken:
-            self.store.received(message.id, message.receive_count, message.first_receive)
+            self.store.received(message.key, message.receive_count, message.first_receive)
         return taken
 
     def _render(
@@ -248,7 +251,7 @@ class MessageOps:
         if message is None or (queue.fifo and message.receipt != handle):
             return  # already gone, or a stale handle of a FIFO message: AWS succeeds too
         queue.remove(message)
-        self.store.delete([message.id])
+        self.store.delete([message.key])
 
     async def delete_message(self, account: str, params: dict[str, Any]) -> dict[str, Any]:
         queue = self.queue_by_url(params.get("QueueUrl"))

@@ -26,8 +26,8 @@ DEDUP_WINDOW_S = 300.0
 class Message:
     __slots__ = (
         "attributes", "body", "dedup_id", "due", "first_receive", "gen", "group_id", "id",
-        "md5_attributes", "md5_body", "receipt", "receive_count", "sender", "sent", "seq",
-        "state", "system",
+        "key", "md5_attributes", "md5_body", "receipt", "receive_count", "sender", "sent",
+        "seq", "state", "system",
     )  # fmt: skip
 
     def __init__(
@@ -64,6 +64,7 @@ class Message:
         self.gen = 0  # bumped on every state change: stale timers are ignored
         self.due = visible_at
         self.receipt: str | None = None
+        self.key = 0  # its row in the store
 
 
 def receipt_message_id(handle: str) -> str | None:
@@ -259,15 +260,16 @@ class Queue:
         else:
             self._timer(message)
 
-    def purge(self) -> list[str]:
-        ids = list(self.messages)
+    def purge(self) -> list[int]:
+        """The row keys of every message dropped."""
+        keys = [m.key for m in self.messages.values()]
         for message in list(self.messages.values()):
             self.remove(message)
         self.visible.clear()
         self.groups.clear()
         self.group_inflight.clear()
         self._timers.clear()
-        return ids
+        return keys
 
     # FIFO deduplication -------------------------------------------------------------
     def dedup_key(self, group_id: str, dedup_id: str) -> tuple[str, str]:

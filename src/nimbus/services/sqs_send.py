@@ -113,7 +113,7 @@ def row(queue: Queue, message: Message) -> tuple[Any, ...]:
     )
     extra = orjson.dumps(message.system).decode() if message.system else None
     return (
-        message.id, queue.qid, message.seq, message.body, attributes, message.sent,
+        message.key, message.id, queue.qid, message.seq, message.body, attributes, message.sent,
         message.sender, message.due, message.group_id, message.dedup_id,
         message.receive_count, message.first_receive, extra,
     )  # fmt: skip

@@ -30,17 +30,17 @@ from nimbus.store.sqlite import Database
 log = logging.getLogger("nimbus.store.sqs")
 
 MESSAGE_COLUMNS = (
-    "id", "qid", "seq", "body", "attributes", "sent", "sender", "visible_at",
+    "n", "id", "qid", "seq", "body", "attributes", "sent", "sender", "visible_at",
     "group_id", "dedup_id", "receive_count", "first_receive", "extra",
 )  # fmt: skip
 QUEUE_COLUMNS = ("qid", "account_id", "name", "attributes", "tags", "created", "modified")
 _INSERT = (
-    f"INSERT OR REPLACE INTO sqs_messages ({', '.join(MESSAGE_COLUMNS)}) "
+    f"INSERT INTO sqs_messages ({', '.join(MESSAGE_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in MESSAGE_COLUMNS)})"
 )
-_DELETE = "DELETE FROM sqs_messages WHERE id = ?"
-_RECEIVED = "UPDATE sqs_messages SET receive_count = ?, first_receive = ? WHERE id = ?"
-_MOVE = "UPDATE sqs_messages SET qid = ?, seq = ?, receive_count = 0, extra = ? WHERE id = ?"
+_DELETE = "DELETE FROM sqs_messages WHERE n = ?"
+_RECEIVED = "UPDATE sqs_messages SET receive_count = ?, first_receive = ? WHERE n = ?"
+_MOVE = "UPDATE sqs_messages SET qid = ?, seq = ?, receive_count = 0, extra = ? WHERE n = ?"
 _IDLE_FLUSH_S = 0.02  # write-behind work alone waits this long to share a transaction
 
 
@@ -71,9 +71,9 @@ class QueueRow:
 class _Pending:
     inserts: list[tuple[Any, ...]] = field(default_factory=list)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
-    received: dict[str, tuple[int, float | None]] = field(default_factory=dict)
-    moves: list[tuple[str, int, str | None, str]] = field(default_factory=list)
-    deletes: list[str] = field(default_factory=list)
+    received: dict[int, tuple[int, float | None]] = field(default_factory=dict)
+    moves: list[tuple[str, int, str | None, int]] = field(default_factory=list)
+    deletes: list[int] = field(default_factory=list)
 
     def empty(self) -> bool:
         return not (self.inserts or self.received or self.moves or self.deletes)
@@ -92,6 +92,7 @@ class SqsStore:
         self._wake = asyncio.Event()
         self._urgent = asyncio.Event()  # a sender waits: no idle delay
         self._flusher: asyncio.Task[None] | None = None
+        self.next_n = 1  # the next message row's key (set by load)
 
     # the writer thread ----------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
@@ -160,6 +161,8 @@ class SqsStore:
 
     # queues (rare: one transaction each) ---------------------------------------------
     async def load(self) -> tuple[list[QueueRow], list[Any]]:
+        """Every queue, and every message (in each queue's order)."""
+        await self._run(self._upgrade_layout)
         # A send that raced its queue's deletion may have left rows of a queue now gone.
         orphans = "DELETE FROM sqs_messages WHERE qid NOT IN (SELECT qid FROM sqs_queues)"
         await self._run(self._transaction, [(orphans, [()])])
@@ -168,7 +171,44 @@ class SqsStore:
             self._select,
             f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM sqs_messages ORDER BY qid, seq",
         )
+        self.next_n = max((m.n for m in messages), default=0) + 1
         return [QueueRow(*q) for q in queues], messages
+
+    def new_key(self) -> int:
+        """The row key of a new message (increasing: rows append at the table's end)."""
+        n = self.next_n
+        self.next_n = n + 1
+        return n
+
+    def _upgrade_layout(self) -> None:
+        """Data directories made by the first 0004 (messages keyed by their id, WITHOUT
+        ROWID) get the integer-keyed table; their messages are kept."""
+        c = self._db()
+        columns = [row[1] for row in c.execute("PRAGMA table_info(sqs_messages)")]
+        if not columns or "n" in columns:
+            return
+        old = [name for name in MESSAGE_COLUMNS if name != "n"]
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("ALTER TABLE sqs_messages RENAME TO sqs_messages_old")
+            c.execute("DROP INDEX IF EXISTS ix_sqs_messages_qid")
+            c.execute(
+                "CREATE TABLE sqs_messages (n INTEGER NOT NULL, id VARCHAR(36) NOT NULL, "
+                "qid VARCHAR(32) NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL, "
+                "attributes TEXT, sent FLOAT NOT NULL, sender VARCHAR(128) NOT NULL, "
+                "visible_at FLOAT NOT NULL, group_id VARCHAR(128), dedup_id VARCHAR(128), "
+                "receive_count INTEGER DEFAULT '0' NOT NULL, first_receive FLOAT, extra TEXT, "
+                "PRIMARY KEY (n))"
+            )
+            c.execute(
+                f"INSERT INTO sqs_messages ({', '.join(old)}) SELECT {', '.join(old)} "
+                "FROM sqs_messages_old ORDER BY qid, seq"
+            )
+            c.execute("DROP TABLE sqs_messages_old")
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
 
     async def create_queue(self, row: QueueRow) -> None:
         sql = f"INSERT INTO sqs_queues ({', '.join(QUEUE_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -199,21 +239,22 @@ class SqsStore:
         self._wake.set()
         await future
 
-    def received(self, message_id: str, count: int, first_receive: float | None) -> None:
-        self._pending.received[message_id] = (count, first_receive)
+    def received(self, key: int, count: int, first_receive: float | None) -> None:
+        """Messages go by their row key (MESSAGE_COLUMNS' `n`) from here on."""
+        self._pending.received[key] = (count, first_receive)
         self._wake.set()
 
-    def move(self, message_id: str, qid: str, seq: int, extra: str | None) -> None:
+    def move(self, key: int, qid: str, seq: int, extra: str | None) -> None:
         """To a dead-letter queue: same id, body and attributes; receive count restarts."""
-        self._pending.received.pop(message_id, None)
-        self._pending.moves.append((qid, seq, extra, message_id))
+        self._pending.received.pop(key, None)
+        self._pending.moves.append((qid, seq, extra, key))
         self._wake.set()
 
-    def delete(self, message_ids: list[str]) -> None:
+    def delete(self, keys: list[int]) -> None:
         received = self._pending.received
-        for message_id in message_ids:
-            received.pop(message_id, None)
-        self._pending.deletes.extend(message_ids)
+        for key in keys:
+            received.pop(key, None)
+        self._pending.deletes.extend(keys)
         self._wake.set()
 
     async def _flush_forever(self) -> None:
