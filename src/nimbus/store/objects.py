@@ -124,7 +124,10 @@ class ObjectStore:
     def __init__(self, db: Database, root: Path) -> None:
         self.db = db
         self.files = BlobFiles(root)
-        self.commits = GroupCommit(db, "S3 changes")
+        # The batch's new blobs are durable (their directories fsynced) before its commit.
+        self.commits = GroupCommit(
+            db, "S3 changes", lambda: asyncio.to_thread(self.files.sync_dirs)
+        )
 
     async def start(self) -> None:
         await self._remove_orphans()

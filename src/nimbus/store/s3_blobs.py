@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -29,6 +30,8 @@ class BlobFiles:
         # Staging holds in-flight writes only: nothing is in flight at start.
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir(parents=True, exist_ok=True)
+        self._unsynced: set[Path] = set()  # blob directories with entries not yet fsynced
+        self._lock = threading.Lock()
 
     def staging_path(self) -> Path:
         """A fresh, unused path in the staging directory (same filesystem as the blobs)."""
@@ -41,7 +44,8 @@ class BlobFiles:
 
     def adopt(self, staged: Path, synced: bool = False) -> str:
         """Fsync `staged` (unless `synced` already) and move it into blobs/ (blocking: call
-        in a thread); its blob name."""
+        in a thread); its blob name. The move is durable once `sync_dirs()` ran: the
+        store does that once per group commit, before the commit."""
         blob = uuid.uuid4().hex
         target = self.path(blob)
         target.parent.mkdir(exist_ok=True)
@@ -52,12 +56,21 @@ class BlobFiles:
             finally:
                 os.close(fd)
         os.replace(staged, target)
-        directory = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        with self._lock:
+            self._unsynced.add(target.parent)
         return blob
+
+    def sync_dirs(self) -> None:
+        """Fsync the directories that gained blobs since the last call (blocking). One
+        journal commit covers them all: the first fsync does the work."""
+        with self._lock:  # adopt() runs in other threads meanwhile
+            dirs, self._unsynced = self._unsynced, set()
+        for path in dirs:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def all_blobs(self) -> set[str]:
         """The names of every blob file (blocking)."""

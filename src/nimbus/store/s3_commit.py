@@ -20,9 +20,15 @@ Op = Callable[[AsyncConnection], Awaitable[Any]]
 
 
 class GroupCommit:
-    def __init__(self, db: Database, what: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        what: str,
+        before_commit: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.db = db
         self.what = what  # for the log
+        self.before_commit = before_commit  # e.g. make the batch's files durable first
         self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
@@ -56,6 +62,8 @@ class GroupCommit:
             batch, self._pending = self._pending, []
             results: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
             try:
+                if self.before_commit is not None:
+                    await self.before_commit()
                 async with self.db.engine.begin() as c:
                     for op, future in batch:
                         try:
