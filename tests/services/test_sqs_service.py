@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -155,51 +154,3 @@ def test_restart_restores_messages_counts_and_deletes(tmp_path: Path) -> None:
         await second(state["url"])
 
     run(both)
-
-
-def test_first_message_layout_is_upgraded_in_place(tmp_path: Path) -> None:
-    """A data directory made by the first 0004 (messages keyed by id, WITHOUT ROWID) keeps
-    its messages under the integer-keyed layout."""
-    path = tmp_path / "n.db"
-
-    async def make() -> str:
-        db, sqs = await open_service(path)
-        url = (await sqs.create_queue(A, {"QueueName": "old"}))["QueueUrl"]
-        for body in ("one", "two"):
-            await sqs.send_message(A, {"QueueUrl": url, "MessageBody": body})
-        await close(db, sqs)
-        return str(url)
-
-    url = asyncio.run(make())
-    with sqlite3.connect(path) as c:  # rebuild the table as the first layout had it
-        c.executescript(
-            "ALTER TABLE sqs_messages RENAME TO t;"
-            "CREATE TABLE sqs_messages (id VARCHAR(36) PRIMARY KEY, qid VARCHAR(32) NOT NULL, "
-            "seq INTEGER NOT NULL, body TEXT NOT NULL, attributes TEXT, sent FLOAT NOT NULL, "
-            "sender VARCHAR(128) NOT NULL, visible_at FLOAT NOT NULL, group_id VARCHAR(128), "
-            "dedup_id VARCHAR(128), receive_count INTEGER DEFAULT '0' NOT NULL, "
-            "first_receive FLOAT, extra TEXT) WITHOUT ROWID;"
-            "CREATE INDEX ix_sqs_messages_qid ON sqs_messages (qid, seq);"
-            "INSERT INTO sqs_messages SELECT id, qid, seq, body, attributes, sent, sender, "
-            "visible_at, group_id, dedup_id, receive_count, first_receive, extra FROM t;"
-            "DROP TABLE t;"
-        )
-
-    async def check() -> None:
-        db, sqs = await open_service(path)
-        got = (await sqs.receive_message(A, {"QueueUrl": url, "MaxNumberOfMessages": 10}))[
-            "Messages"
-        ]
-        assert [m["Body"] for m in got] == ["one", "two"]
-        for m in got:
-            await sqs.delete_message(A, {"QueueUrl": url, "ReceiptHandle": m["ReceiptHandle"]})
-        await sqs.send_message(A, {"QueueUrl": url, "MessageBody": "three"})
-        await close(db, sqs)
-        db, sqs = await open_service(path)
-        got = (await sqs.receive_message(A, {"QueueUrl": url, "MaxNumberOfMessages": 10}))[
-            "Messages"
-        ]
-        assert [m["Body"] for m in got] == ["three"]
-        await close(db, sqs)
-
-    asyncio.run(check())

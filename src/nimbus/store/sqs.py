@@ -162,7 +162,6 @@ class SqsStore:
     # queues (rare: one transaction each) ---------------------------------------------
     async def load(self) -> tuple[list[QueueRow], list[Any]]:
         """Every queue, and every message (in each queue's order)."""
-        await self._run(self._upgrade_layout)
         # A send that raced its queue's deletion may have left rows of a queue now gone.
         orphans = "DELETE FROM sqs_messages WHERE qid NOT IN (SELECT qid FROM sqs_queues)"
         await self._run(self._transaction, [(orphans, [()])])
@@ -179,36 +178,6 @@ class SqsStore:
         n = self.next_n
         self.next_n = n + 1
         return n
-
-    def _upgrade_layout(self) -> None:
-        """Data directories made by the first 0004 (messages keyed by their id, WITHOUT
-        ROWID) get the integer-keyed table; their messages are kept."""
-        c = self._db()
-        columns = [row[1] for row in c.execute("PRAGMA table_info(sqs_messages)")]
-        if not columns or "n" in columns:
-            return
-        old = [name for name in MESSAGE_COLUMNS if name != "n"]
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            c.execute("ALTER TABLE sqs_messages RENAME TO sqs_messages_old")
-            c.execute("DROP INDEX IF EXISTS ix_sqs_messages_qid")
-            c.execute(
-                "CREATE TABLE sqs_messages (n INTEGER NOT NULL, id VARCHAR(36) NOT NULL, "
-                "qid VARCHAR(32) NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL, "
-                "attributes TEXT, sent FLOAT NOT NULL, sender VARCHAR(128) NOT NULL, "
-                "visible_at FLOAT NOT NULL, group_id VARCHAR(128), dedup_id VARCHAR(128), "
-                "receive_count INTEGER DEFAULT '0' NOT NULL, first_receive FLOAT, extra TEXT, "
-                "PRIMARY KEY (n))"
-            )
-            c.execute(
-                f"INSERT INTO sqs_messages ({', '.join(old)}) SELECT {', '.join(old)} "
-                "FROM sqs_messages_old ORDER BY qid, seq"
-            )
-            c.execute("DROP TABLE sqs_messages_old")
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
 
     async def create_queue(self, row: QueueRow) -> None:
         sql = f"INSERT INTO sqs_queues ({', '.join(QUEUE_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
