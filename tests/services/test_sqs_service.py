@@ -85,7 +85,7 @@ def test_receive_batch_waits_for_the_first_message(tmp_path: Path) -> None:
     run(test)
 
 
-def test_destination_deliverer_turns_attributes_into_string_attributes(tmp_path: Path) -> None:
+def test_destination_deliverer_turns_attributes_into_message_attributes(tmp_path: Path) -> None:
     async def test() -> None:
         db, sqs = await open_service(tmp_path / "n.db")
         await sqs.create_queue(A, {"QueueName": "dlq"})
@@ -95,7 +95,9 @@ def test_destination_deliverer_turns_attributes_into_string_attributes(tmp_path:
         got = await sqs.receive_batch(arn("dlq"), 10)
         assert got[0].body == '{"k": 1}'
         assert got[0].message_attributes == {
-            k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
+            "RequestID": {"DataType": "String", "StringValue": "r-1"},
+            "ErrorCode": {"DataType": "Number", "StringValue": "200"},  # as AWS' DLQ messages
+            "ErrorMessage": {"DataType": "String", "StringValue": "boom"},
         }
         assert got[0].md5_of_message_attributes
         await close(db, sqs)

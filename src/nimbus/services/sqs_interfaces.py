@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from nimbus.errors import SqsError
+from nimbus.services import destinations
 from nimbus.services.contracts import MessageAttributes, ReceivedMessage
 from nimbus.services.sqs_ops import MessageOps
 from nimbus.services.sqs_queue import Queue
@@ -68,6 +69,5 @@ class QueueInterfaces(MessageOps):
             account,
             target_arn,
             body.decode("utf-8", "replace"),
-            {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v}
-            or None,
+            dict(destinations.message_attributes(attributes)) or None,
         )
