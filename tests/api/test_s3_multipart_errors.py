@@ -262,3 +262,38 @@ def test_raw_error_xml(server: NimbusServer, upload: tuple[str, str, str]) -> No
     missing = raw_get(server, f"/{unique('raw')}/key?uploadId=nothing")
     assert missing.code == 404
     assert ET.fromstring(missing.read()).findtext("Code") == "NoSuchBucket"
+
+
+def test_key_too_long(s3: Any, upload: tuple[str, str, str]) -> None:
+    with pytest.raises(ClientError) as info:
+        s3.create_multipart_upload(Bucket=upload[0], Key="k" * 1025)
+    assert error_of(info) == (400, "KeyTooLongError", "Your key is too long")
+    assert info.value.response["Error"]["MaxSizeAllowed"] == "1024"
+
+
+def test_object_size_header_must_match(s3: Any, upload: tuple[str, str, str]) -> None:
+    bucket, key, upload_id = upload
+    etag = put(s3, upload, 1, b"12345")
+    with pytest.raises(ClientError) as info:
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=upload_id, MpuObjectSize=6,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
+        )  # fmt: skip
+    assert error_of(info)[:2] == (400, "InvalidRequest")
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=upload_id, MpuObjectSize=5,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
+    )  # fmt: skip
+    assert done["ETag"].endswith('-1"')
+
+
+def test_list_uploads_url_encoding(s3: Any, upload: tuple[str, str, str]) -> None:
+    bucket = upload[0]
+    s3.create_multipart_upload(Bucket=bucket, Key="sp ace/ü")
+    listed = s3.list_multipart_uploads(Bucket=bucket, EncodingType="url", Prefix="sp ace/")
+    assert listed["EncodingType"] == "url"
+    assert [u["Key"] for u in listed["Uploads"]] == ["sp%20ace/%C3%BC"]
+    assert listed["Prefix"] == "sp%20ace/"
+    with pytest.raises(ClientError) as info:
+        s3.list_multipart_uploads(Bucket=bucket, EncodingType="base64")
+    assert error_of(info)[:2] == (400, "InvalidArgument")
