@@ -77,7 +77,7 @@ BATCH_LINE = re.compile(rb"\tB (\d+)$", re.M)
 STAMP_LINE = re.compile(r"\tS (-?\d+) ([0-9.e+-]+)$", re.M)
 RUNS = ((10, 0), (100, 1), (1000, 1))  # (BatchSize, MaximumBatchingWindowInSeconds)
 PRODUCERS = 2
-SENDERS = 8  # threads per producer process
+SENDERS = int(os.environ.get("ESM_BENCH_SENDERS", "32"))  # threads per producer process
 WORKERS = 2  # Redis / RabbitMQ consumer processes
 GOAL = 10_000.0
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -134,11 +134,17 @@ class SqsSender:
             raise RuntimeError(f"SendMessageBatch failed: {out['Failed'][:2]}")
 
 
+def split(start: int, n: int, parts: int) -> list[tuple[int, int]]:
+    """[start, start + n) in `parts` consecutive (first, count) ranges, sizes within 1."""
+    sizes = [n // parts + (1 if k < n % parts else 0) for k in range(parts)]
+    return [(start + sum(sizes[:k]), sizes[k]) for k in range(parts)]
+
+
 def threaded(send: Callable[[int, int], None], start: int, n: int) -> None:
     """SENDERS threads share [start, start + n): each waits for its own sends' replies."""
-    share = n // SENDERS
     threads = [
-        threading.Thread(target=send, args=(start + k * share, share)) for k in range(SENDERS)
+        threading.Thread(target=send, args=(first, count))
+        for first, count in split(start, n, SENDERS)
     ]
     for t in threads:
         t.start()
@@ -164,10 +170,9 @@ def handed_out(data: Path, function: str) -> int:
 
 
 def produce(target: Callable[..., None], args: tuple[Any, ...], n: int) -> list[mp.Process]:
-    share = n // PRODUCERS
     procs = [
-        mp.Process(target=target, args=(*args, k * share, share), daemon=True)
-        for k in range(PRODUCERS)
+        mp.Process(target=target, args=(*args, first, count), daemon=True)
+        for first, count in split(0, n, PRODUCERS)
     ]
     for p in procs:
         p.start()
