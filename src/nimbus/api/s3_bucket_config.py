@@ -1,6 +1,6 @@
 """Bucket settings tools read and write around the core: tagging, ACLs (owner-only, as
-AWS' default BucketOwnerEnforced), default encryption, and the "not configured" answers
-of the settings Nimbus has no use for (policy, CORS, website, lifecycle...)."""
+AWS' default BucketOwnerEnforced), and the "not configured" answers of the settings Nimbus
+has no use for (policy, CORS, website, lifecycle, encryption at rest...)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ _NOT_CONFIGURED = {
         "NoSuchLifecycleConfiguration",
         "The lifecycle configuration does not exist",
     ),
+    # Nimbus does not encrypt objects at rest: it says so, as AWS did for such buckets.
+    "GetBucketEncryption": (
+        "ServerSideEncryptionConfigurationNotFoundError",
+        "The server side encryption configuration was not found",
+    ),
     "GetPublicAccessBlock": (
         "NoSuchPublicAccessBlockConfiguration",
         "The public access block configuration was not found",
@@ -43,7 +48,6 @@ class BucketConfigHandlers:
         api.register("GetObjectAcl", self.get_acl)
         api.register("PutBucketAcl", self.put_acl)
         api.register("PutObjectAcl", self.put_acl)
-        api.register("GetBucketEncryption", self.get_encryption)
         api.register("GetBucketOwnershipControls", self.get_ownership)
         for operation in _NOT_CONFIGURED:
             api.register(operation, self.not_configured)
@@ -97,17 +101,6 @@ class BucketConfigHandlers:
         if (canned not in (None, "private", "bucket-owner-full-control")) or grants:
             raise _error("AccessControlListNotSupported", 400, "The bucket does not allow ACLs")
         return 200, [], b""
-
-    async def get_encryption(self, request: S3Request) -> StreamingResponse:
-        assert request.bucket is not None
-        await self.s3.bucket(request.account, request.bucket)
-        rule = (
-            "<Rule><ApplyServerSideEncryptionByDefault>"
-            f"{s3xml.el('SSEAlgorithm', 'AES256')}</ApplyServerSideEncryptionByDefault>"
-            f"{s3xml.el('BucketKeyEnabled', 'false')}</Rule>"
-        )
-        body = s3xml.document("ServerSideEncryptionConfiguration", [rule])
-        return 200, [("Content-Type", XML)], body
 
     async def get_ownership(self, request: S3Request) -> StreamingResponse:
         assert request.bucket is not None

@@ -130,7 +130,6 @@ class ObjectHandlers:
         headers += [(f"x-amz-checksum-{a.lower()}", v) for a, v in meta.checksums.items()]
         if meta.checksum_type:
             headers.append(("x-amz-checksum-type", meta.checksum_type))
-        headers.append(("x-amz-server-side-encryption", "AES256"))
         return 200, headers, b""
 
     async def _check_write_conditions(self, request: S3Request) -> None:
@@ -218,7 +217,6 @@ class ObjectHandlers:
             ("ETag", f'"{meta.etag}"'),
             ("Last-Modified", s3xml.http_time(version.last_modified)),
             ("Accept-Ranges", "bytes"),
-            ("x-amz-server-side-encryption", "AES256"),
             *version_headers(version),
         ]
         headers += [(_HEADER_NAMES[k], v) for k, v in meta.headers.items() if k in _HEADER_NAMES]
