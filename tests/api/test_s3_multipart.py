@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import zlib
 from collections.abc import Iterator
@@ -314,3 +315,37 @@ def test_uploads_survive_a_restart(make_server: Any, tmp_path: Path) -> None:
         ]},
     )  # fmt: skip
     assert s3.get_object(Bucket="restart", Key="k")["Body"].read() == chunk + b"end"
+
+
+def test_completion_emits_the_multipart_event(server: NimbusServer, s3: Any, bucket: str) -> None:
+    sqs = server.client("sqs")
+    queue_url = sqs.create_queue(QueueName=unique("mpu-events"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="evented")["UploadId"]
+    etag = s3.upload_part(
+        Bucket=bucket, Key="evented", UploadId=upload_id, PartNumber=1, Body=b"e" * 10
+    )["ETag"]
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="evented", UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
+    )  # fmt: skip
+    records = []
+    for _ in range(10):
+        for message in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2).get(
+            "Messages", []
+        ):
+            records += json.loads(message["Body"]).get("Records", [])
+        if records:
+            break
+    assert [r["eventName"] for r in records] == ["ObjectCreated:CompleteMultipartUpload"]
+    assert records[0]["s3"]["object"]["key"] == "evented"
+    assert records[0]["s3"]["object"]["size"] == 10
+    assert f'"{records[0]["s3"]["object"]["eTag"]}"' == aws_etag([b"e" * 10])
