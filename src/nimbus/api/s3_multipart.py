@@ -30,7 +30,6 @@ from nimbus.services.s3_multipart import MultipartService
 from nimbus.store.s3_uploads import Upload
 
 XML = "application/xml"
-SSE = {"x-amz-server-side-encryption": "AES256"}  # S3 encrypts every object by default
 _MAX_INT = 2_147_483_647
 
 
@@ -137,7 +136,6 @@ class MultipartHandlers:
             request,
             proto.initiate_result(bucket, key, upload.upload_id),
             headers={
-                **SSE,
                 "x-amz-checksum-algorithm": upload.checksum_algorithm,
                 "x-amz-checksum-type": upload.checksum_type,
             },
@@ -169,7 +167,7 @@ class MultipartHandlers:
         )
         if part.checksum is not None and not echoed:  # computed for the upload's algorithm
             echoed[await self._algorithm(request) or ""] = part.checksum
-        reply: dict[str, str | None] = {**SSE, "ETag": f'"{part.etag}"'}
+        reply: dict[str, str | None] = {"ETag": f'"{part.etag}"'}
         reply.update({f"x-amz-checksum-{a.lower()}": v for a, v in echoed.items() if a})
         return _reply(request, headers=reply)
 
@@ -208,9 +206,7 @@ class MultipartHandlers:
         algorithm = await self._algorithm(request)
         checksum = (algorithm, part.checksum) if algorithm and part.checksum else None
         body = proto.copy_part_result(part.etag, part.last_modified, checksum)
-        return _reply(
-            request, body, headers={**SSE, "x-amz-copy-source-version-id": copied.version_id}
-        )
+        return _reply(request, body, headers={"x-amz-copy-source-version-id": copied.version_id})
 
     async def complete(self, request: S3Request) -> StreamingResponse:
         bucket, key = _names(request)
@@ -230,7 +226,7 @@ class MultipartHandlers:
         result = proto.complete_result(
             location, bucket, key, done.etag, done.checksum, done.checksum_type
         )
-        return _reply(request, result, headers={**SSE, "x-amz-version-id": done.version_id})
+        return _reply(request, result, headers={"x-amz-version-id": done.version_id})
 
     async def abort(self, request: S3Request) -> StreamingResponse:
         bucket, key = _names(request)
