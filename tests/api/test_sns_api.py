@@ -618,6 +618,18 @@ def test_auth_errors_in_the_query_shape() -> None:
         assert parsed["Error"]["Message"] == error.message
 
 
+def test_boto3_reads_sns_auth_failures(server: NimbusServer) -> None:
+    """The edge renders authentication errors in SNS' own XML shape."""
+    for key, secret, code in [
+        ("AKIDNOSUCHKEY0000000", "x", "InvalidClientTokenId"),
+        (server.credentials["access_key_id"], "wrong-secret", "SignatureDoesNotMatch"),
+    ]:
+        with pytest.raises(ClientError) as info:
+            server.client("sns", key=key, secret=secret).list_topics()
+        assert info.value.response["Error"]["Code"] == code
+        assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
 def test_subscription_listings_page_by_100(sns: Any) -> None:
     arn = sns.create_topic(Name=unique("many-subs"))["TopicArn"]
     made = {

@@ -189,7 +189,13 @@ class Edge:
         request = sigv4.RawRequest(
             request.method, raw_path, request.query_string, request.headers, body, request.host
         )
-        account = await self._authenticate(request, info)
+        try:
+            account = await self._authenticate(request, info)
+        except NimbusError as e:
+            render = getattr(adapter, "error_response", None)  # query services answer in XML
+            if render is None:
+                raise
+            return cast(Response, render(e, request_id, request.method, raw_path))
         return await adapter.handle(
             ApiRequest(
                 account,
