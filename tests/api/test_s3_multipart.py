@@ -119,6 +119,10 @@ def test_low_level_with_metadata_and_sha256(s3: Any, bucket: str) -> None:
     assert got["ContentType"] == "text/plain"
     assert got["Metadata"] == {"color": "blue"}
     assert got["ETag"] == aws_etag(chunks)
+    second = s3.get_object(Bucket=bucket, Key="a b/ü.txt", PartNumber=2)
+    assert second["Body"].read() == b"tail" and second["PartsCount"] == 2
+    assert second["ContentRange"] == f"bytes {PART}-{PART + 3}/{PART + 4}"
+    assert s3.head_object(Bucket=bucket, Key="a b/ü.txt", PartNumber=1)["ContentLength"] == PART
 
 
 def test_full_object_crc32(s3: Any, bucket: str) -> None:

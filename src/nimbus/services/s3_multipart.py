@@ -80,7 +80,7 @@ class CommitRequest:
     attributes: dict[str, Any]  # as kept at CreateMultipartUpload
     checksum: tuple[str, str] | None  # (algorithm, value) to store and echo
     checksum_type: str | None
-    parts: int
+    part_sizes: list[int]  # each part's size, in order (GetObject?partNumber=)
     request_id: str
     source_ip: str
     event_name: str = "ObjectCreated:CompleteMultipartUpload"
@@ -315,7 +315,7 @@ class MultipartService:
                         upload.attributes,
                         checksum,
                         upload.checksum_type,
-                        len(parts),
+                        [p.size for p in parts],
                         request_id,
                         source_ip,
                     )

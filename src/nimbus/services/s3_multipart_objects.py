@@ -24,12 +24,15 @@ class S3Objects:
 
     async def commit(self, request: CommitRequest) -> str | None:
         meta = ObjectMeta(
-            **request.attributes,  # as PutObject shapes them (api/s3_multipart.py)
-            size=request.size,
-            etag=request.etag,
-            checksums=dict([request.checksum]) if request.checksum else {},
-            checksum_type=request.checksum_type if request.checksum else None,
-            parts_count=request.parts,
+            **{
+                **request.attributes,  # as PutObject shapes them (api/s3_multipart.py)
+                "size": request.size,
+                "etag": request.etag,
+                "checksums": dict([request.checksum]) if request.checksum else {},
+                "checksum_type": request.checksum_type if request.checksum else None,
+                "parts_count": len(request.part_sizes),
+                "part_sizes": request.part_sizes,
+            }
         )
         version = await self.s3.commit_object(
             request.account,
