@@ -56,7 +56,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).parent))
 from async_bench import create_function, wait_until
 from floors import summary
-from http_bench import free_port, newest_python_runtime, server
+from http_bench import free_port, newest_python_runtime, process_cpu_seconds, server
 from nimbus.services.accounts import load_credentials
 
 HERE = Path(__file__).parent
@@ -161,6 +161,12 @@ def nimbus_producer(port: int, key: tuple[str, str], url: str, start: int, n: in
     threaded(send, start, n)
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process' finished children (the producer processes)."""
+    times = os.times()
+    return times.children_user + times.children_system
+
+
 def handed_out(data: Path, function: str) -> int:
     """Records handed to `function` so far (its "B <n>" log lines)."""
     total = 0
@@ -180,10 +186,11 @@ def produce(target: Callable[..., None], args: tuple[Any, ...], n: int) -> list[
 
 
 def nimbus_throughput(
-    port: int, key: tuple[str, str], clients: dict[str, Any], data: Path, n: int
+    port: int, key: tuple[str, str], clients: dict[str, Any], data: Path, n: int, pid: int
 ) -> dict[str, Any]:
     return {
-        str(batch): nimbus_run(port, key, clients, data, n, batch, window) for batch, window in RUNS
+        str(batch): nimbus_run(port, key, clients, data, n, batch, window, pid)
+        for batch, window in RUNS
     }
 
 
@@ -195,6 +202,7 @@ def nimbus_run(
     n: int,
     batch: int,
     window: int,
+    pid: int,
 ) -> dict[str, Any]:
     sqs, lam = clients["sqs"], clients["lambda"]
     url = sqs.create_queue(QueueName=f"bench-{batch}-{uuid.uuid4().hex[:6]}")["QueueUrl"]
@@ -224,11 +232,14 @@ def nimbus_run(
     # End to end: producers and the mapping at the same time.
     before = handed_out(data, NOOP_FN)
     start = time.time()
+    server_cpu, clients_cpu = process_cpu_seconds(pid), children_cpu()
     for p in produce(nimbus_producer, (port, key, url), n):
         p.join()
     sent_s = time.time() - start
+    clients_cpu = children_cpu() - clients_cpu
     wait_until(lambda: handed_out(data, NOOP_FN) - before >= n, f"nimbus batch {batch}")
     elapsed = time.time() - start
+    server_cpu = process_cpu_seconds(pid) - server_cpu
     lam.delete_event_source_mapping(UUID=mapping)
     return {
         "batch_size": batch,
@@ -238,6 +249,9 @@ def nimbus_run(
         "per_s": n / elapsed,
         "send_per_s": n / sent_s,
         "drain_per_s": n / drain_s,
+        # Where the 2 cores went during the end-to-end run (environments not included).
+        "server_cpu_s": round(server_cpu, 2),
+        "producers_cpu_s": round(clients_cpu, 2),
     }
 
 
@@ -455,7 +469,7 @@ def run(quick: bool, nimbus_only: bool = False) -> dict[str, Any]:
     argv = [str(Path(sys.executable).with_name("nimbus")), "server", "--port", str(port)]
     argv += ["--gateway-port", "0", "--data-dir", str(data), "--auth", "sigv4"]
     try:
-        with server("nimbus", argv, port, workdir / "nimbus.log"):
+        with server("nimbus", argv, port, workdir / "nimbus.log") as process:
             wait_until(lambda: load_credentials(data) is not None, "nimbus credentials", 60)
             found = load_credentials(data)
             assert found is not None
@@ -479,7 +493,7 @@ def run(quick: bool, nimbus_only: bool = False) -> dict[str, Any]:
             console.print("nimbus: messages/s")
             results["nimbus"] = {
                 "start_latency": summary(samples),
-                "throughput": nimbus_throughput(port, key, clients, data, n),
+                "throughput": nimbus_throughput(port, key, clients, data, n, process.pid),
             }
         if nimbus_only:
             return results
@@ -540,6 +554,14 @@ def show(results: dict[str, Any]) -> None:
         table.add_row("  nimbus: sends/s during it", f"{t['send_per_s']:,.0f}/s", "", "", "", "")
         table.add_row(
             "  nimbus: drain of a full queue", f"{t['drain_per_s']:,.0f}/s", "", "", "", ""
+        )
+        table.add_row(
+            "  nimbus: CPU s server / producers",
+            f"{t['server_cpu_s']:.1f} / {t['producers_cpu_s']:.1f} s in {t['seconds']:.1f} s",
+            "",
+            "",
+            "",
+            "",
         )
     ln, lr, lq = n["start_latency"], r["start_latency"], q["start_latency"]
     table.add_row(

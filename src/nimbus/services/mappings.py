@@ -93,14 +93,15 @@ class MappingService:
         config = new_config(p, uuid, source, target, arn, time.time())
         await self._check_queue(source)
         await self._check_timeouts(account, name, source)
-        for other in await self.store.find(account, source_arn=source, function_name=name):
-            raise ResourceConflict(
-                f'The event source arn (" {source} ") and function (" {name} ") provided '
-                "mapping already exists. Please update or delete the existing mapping with "
-                f"UUID {other.uuid}"
-            )
-        mapping = Mapping(uuid, account, name, source, time.time(), config)
-        await self.store.insert(mapping)
+        async with self._lock(f"{account} {source} {name}"):  # one of two racing creates
+            for other in await self.store.find(account, source_arn=source, function_name=name):
+                raise ResourceConflict(
+                    f'The event source arn (" {source} ") and function (" {name} ") provided '
+                    "mapping already exists. Please update or delete the existing mapping "
+                    f"with UUID {other.uuid}"
+                )
+            mapping = Mapping(uuid, account, name, source, time.time(), config)
+            await self.store.insert(mapping)
         self._settle_soon(uuid)
         return _public(config)
 
@@ -120,9 +121,7 @@ class MappingService:
                 await self._check_timeouts(account, name, mapping.event_source_arn)
                 mapping.function_name = name
                 p = {**p, "_FunctionArn": function_arn(self.region, account, name, qualifier)}
-            was_enabled = state in ("Enabled", "Enabling", "Creating") or (
-                state == "Updating" and mapping.config.get("_Enabled", True)
-            )
+            was_enabled = bool(mapping.config["_Enabled"])  # what the pollers are heading to
             config = merge(mapping.config, p, mapping.event_source_arn, time.time())
             enabled = p.get("Enabled", was_enabled)
             config["_Enabled"] = enabled

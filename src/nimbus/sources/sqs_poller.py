@@ -174,8 +174,7 @@ class QueuePoller:
                 log.warning("mapping %s: %s: %s", self.settings.uuid, e.code, e.message)
                 self._target = 0
                 await asyncio.sleep(self.config.poll_wait_s)
-                if not carry:
-                    return
+                return  # a carried-over rest comes back after the visibility timeout
             except Exception:
                 log.exception("mapping %s: batch", self.settings.uuid)
                 await asyncio.sleep(1.0)
