@@ -77,6 +77,10 @@ class S3Service:
     async def delete_bucket(self, account: str, name: str) -> None:
         await self.bucket(account, name)
         await self.store.delete_bucket(name)
+        # Its notification configuration went with it (cascade): drop any cached copy.
+        forget = getattr(self.events, "bucket_deleted", None)
+        if forget is not None:
+            forget(name)
 
     async def set_versioning(self, account: str, name: str, status: str) -> None:
         await self.bucket(account, name)

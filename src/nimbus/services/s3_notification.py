@@ -147,6 +147,10 @@ class BucketNotifications:
             return False
         return True
 
+    def bucket_deleted(self, bucket: str) -> None:
+        """Called by the S3 service: the bucket's configuration went with it."""
+        self.store.forget_bucket(bucket)
+
     # delivery ----------------------------------------------------------------------------
     async def object_changed(self, event: ObjectEvent) -> None:
         try:

@@ -2,7 +2,8 @@
 
 `enqueue` returns only once the event is committed (WAL) — the 202 follows — but many
 concurrent enqueues share one transaction, so durability costs one commit per batch,
-not per event.
+not per event. The batch goes through a dedicated writer thread (store/writer.py: one
+thread hop per transaction, not one per statement as through aiosqlite).
 """
 
 from __future__ import annotations
@@ -10,19 +11,30 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import logging
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from nimbus.store.schema import async_events
 from nimbus.store.schema import event_invoke_configs as t
 from nimbus.store.sqlite import Database
+from nimbus.store.writer import SqliteWriter, transaction
 
 log = logging.getLogger("nimbus.store")
+_COLUMNS = (
+    "id", "account_id", "function", "qualifier", "payload", "received", "attempts", "due",
+    "last_error",
+)  # fmt: skip
+_INSERT = (
+    f"INSERT INTO async_events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
+_DELETE = "DELETE FROM async_events WHERE id = ?"
 
 
 @dataclass
@@ -37,18 +49,19 @@ class AsyncEvent:
     due: float
     last_error: str | None = None
 
-    def row(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "account_id": self.account_id,
-            "function": self.function,
-            "qualifier": self.qualifier,
-            "payload": base64.b64encode(self.payload).decode(),
-            "received": self.received,
-            "attempts": self.attempts,
-            "due": self.due,
-            "last_error": self.last_error,
-        }
+    def row(self) -> tuple[Any, ...]:
+        """The values in _COLUMNS order."""
+        return (
+            self.id,
+            self.account_id,
+            self.function,
+            self.qualifier,
+            base64.b64encode(self.payload).decode(),
+            self.received,
+            self.attempts,
+            self.due,
+            self.last_error,
+        )
 
 
 def _event(row: Any) -> AsyncEvent:
@@ -68,6 +81,7 @@ def _event(row: Any) -> AsyncEvent:
 class EventQueue:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.writer = SqliteWriter(db, "async-events")
         self._pending: list[tuple[AsyncEvent, asyncio.Future[None]]] = []
         self._finished: list[str] = []  # ids of events that ran: deleted with the next commit
         self._deleting: set[str] = set()  # finished, not yet deleted: never handed out again
@@ -83,6 +97,7 @@ class EventQueue:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
         await self._flush()
+        await self.writer.close()
 
     async def enqueue(self, event: AsyncEvent) -> None:
         """Durable when this returns."""
@@ -103,11 +118,9 @@ class EventQueue:
             finished, self._finished = self._finished, []
             try:
                 # One transaction for everything accepted and everything finished meanwhile.
-                async with self.db.engine.begin() as c:
-                    if batch:
-                        await c.execute(insert(async_events), [e.row() for e, _ in batch])
-                    if finished:
-                        await c.execute(delete(async_events).where(async_events.c.id.in_(finished)))
+                rows = [e.row() for e, _ in batch]
+                gone = [(i,) for i in finished]
+                await self.writer.run(functools.partial(_commit, rows=rows, gone=gone))
             except Exception as error:  # nothing was accepted: every caller gets the error
                 log.exception("could not store %d asynchronous events", len(batch))
                 self._finished[:0] = finished  # deletes are retried with the next batch
@@ -155,6 +168,18 @@ class EventQueue:
     async def count(self) -> int:
         async with self.db.engine.connect() as c:
             return int(await c.scalar(select(func.count()).select_from(async_events)) or 0)
+
+
+def _commit(c: sqlite3.Connection, *, rows: list[tuple[Any, ...]], gone: list[tuple[str]]) -> None:
+    """On the writer thread: new events in, finished ones out, in one transaction."""
+
+    def work(c: sqlite3.Connection) -> None:
+        if rows:
+            c.executemany(_INSERT, rows)
+        if gone:
+            c.executemany(_DELETE, gone)
+
+    transaction(c, work)
 
 
 class EventInvokeConfigs:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +24,7 @@ from typing import Any
 
 import msgspec
 import orjson
-from sqlalchemy import and_, delete, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import and_, func, or_, select
 
 from nimbus.errors import BucketNotEmpty, NoSuchBucket
 from nimbus.store.s3_blobs import BlobFiles
@@ -106,6 +106,37 @@ def _bucket(row: Any) -> Bucket:
     )
 
 
+# The write side runs on the group commit's writer thread (plain sqlite3, s3_commit.py).
+_BUCKET_COLUMNS = "name, account_id, region, created, versioning, config"
+_VERSION_COLUMNS = "id, bucket, key, version_id, latest, delete_marker, last_modified, blob, meta"
+_INSERT_VERSION = (
+    "INSERT INTO s3_objects (bucket, key, version_id, latest, delete_marker, size, etag,"
+    " last_modified, blob, meta) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"
+)
+_BUCKET_VALUES = {"versioning", "config"}  # what update_bucket may set
+
+
+def _raw_bucket(row: tuple[Any, ...]) -> Bucket:
+    name, account_id, region, created, versioning, config = row
+    return Bucket(name, account_id, region, created, versioning, orjson.loads(config))
+
+
+def _raw_version(row: tuple[Any, ...]) -> ObjectVersion:
+    seq, bucket, key, version_id, latest, marker, modified, blob, meta = row
+    return ObjectVersion(
+        bucket, key, version_id, bool(latest), bool(marker), modified, blob, _decode_meta(meta), seq
+    )
+
+
+def _versioning(c: sqlite3.Connection, bucket: str) -> str | None:
+    """The bucket's versioning status; NoSuchBucket."""
+    row = c.execute("SELECT versioning FROM s3_buckets WHERE name = ?", (bucket,)).fetchone()
+    if row is None:
+        raise NoSuchBucket(BucketName=bucket)
+    versioning: str | None = row[0]
+    return versioning
+
+
 def _version(row: Any) -> ObjectVersion:
     return ObjectVersion(
         row.bucket,
@@ -125,9 +156,12 @@ class ObjectStore:
         self.db = db
         self.files = BlobFiles(root)
         # The batch's new blobs are durable (their directories fsynced) before its commit.
-        self.commits = GroupCommit(
-            db, "S3 changes", lambda: asyncio.to_thread(self.files.sync_dirs)
-        )
+        self.commits = GroupCommit(db, "S3 changes", self.files.sync_dirs)
+        # Every request reads its bucket: kept here, write-through (this store is the only
+        # writer of s3_buckets). None: known not to exist. `_generation` grows with every
+        # bucket change, so a read that raced one is not cached.
+        self._buckets: dict[str, Bucket | None] = {}
+        self._generation = 0
 
     async def start(self) -> None:
         await self._remove_orphans()
@@ -158,29 +192,45 @@ class ObjectStore:
     async def create_bucket(self, bucket: Bucket) -> Bucket | None:
         """None if created; else the bucket of that name that exists already."""
 
-        async def op(c: AsyncConnection) -> Bucket | None:
-            row = (await c.execute(select(b).where(b.c.name == bucket.name))).first()
+        def op(c: sqlite3.Connection) -> Bucket | None:
+            row = c.execute(
+                f"SELECT {_BUCKET_COLUMNS} FROM s3_buckets WHERE name = ?", (bucket.name,)
+            ).fetchone()
             if row is not None:
-                return _bucket(row)
-            await c.execute(
-                insert(b).values(
-                    name=bucket.name,
-                    account_id=bucket.account_id,
-                    region=bucket.region,
-                    created=bucket.created,
-                    versioning=bucket.versioning,
-                    config=orjson.dumps(bucket.config).decode(),
-                )
+                return _raw_bucket(row)
+            c.execute(
+                f"INSERT INTO s3_buckets ({_BUCKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    bucket.name,
+                    bucket.account_id,
+                    bucket.region,
+                    bucket.created,
+                    bucket.versioning,
+                    orjson.dumps(bucket.config).decode(),
+                ),
             )
             return None
 
-        found: Bucket | None = await self.write(op)
+        try:
+            found: Bucket | None = await self.write(op)
+        finally:
+            self._forget(bucket.name)
         return found
 
+    def _forget(self, name: str) -> None:
+        self._generation += 1
+        self._buckets.pop(name, None)
+
     async def get_bucket(self, name: str) -> Bucket | None:
+        if name in self._buckets:
+            return self._buckets[name]
+        generation = self._generation
         async with self.db.engine.connect() as c:
             row = (await c.execute(select(b).where(b.c.name == name))).first()
-        return _bucket(row) if row is not None else None
+        found = _bucket(row) if row is not None else None
+        if generation == self._generation:  # no bucket changed meanwhile
+            self._buckets[name] = found
+        return found
 
     async def list_buckets(self, account_id: str) -> list[Bucket]:
         async with self.db.engine.connect() as c:
@@ -188,26 +238,34 @@ class ObjectStore:
             return [_bucket(row) for row in rows]
 
     async def delete_bucket(self, name: str) -> None:
-        async def op(c: AsyncConnection) -> None:
-            if (await c.execute(select(b.c.name).where(b.c.name == name))).first() is None:
+        def op(c: sqlite3.Connection) -> None:
+            if c.execute("SELECT 1 FROM s3_buckets WHERE name = ?", (name,)).fetchone() is None:
                 raise NoSuchBucket(BucketName=name)
-            if (await c.execute(select(o.c.id).where(o.c.bucket == name).limit(1))).first():
+            if c.execute("SELECT 1 FROM s3_objects WHERE bucket = ? LIMIT 1", (name,)).fetchone():
                 raise BucketNotEmpty(BucketName=name)
-            await c.execute(delete(b).where(b.c.name == name))
+            c.execute("DELETE FROM s3_buckets WHERE name = ?", (name,))
 
-        await self.write(op)
+        try:
+            await self.write(op)
+        finally:
+            self._forget(name)
 
     async def update_bucket(self, name: str, **values: Any) -> None:
         """Set `versioning` and/or `config` (a dict: the whole new config)."""
+        assert values and set(values) <= _BUCKET_VALUES, values
         if "config" in values:
             values["config"] = orjson.dumps(values["config"]).decode()
+        columns = sorted(values)
+        sql = f"UPDATE s3_buckets SET {', '.join(f'{k} = ?' for k in columns)} WHERE name = ?"
 
-        async def op(c: AsyncConnection) -> None:
-            result = await c.execute(update(b).where(b.c.name == name).values(**values))
-            if result.rowcount == 0:
+        def op(c: sqlite3.Connection) -> None:
+            if c.execute(sql, (*(values[k] for k in columns), name)).rowcount == 0:
                 raise NoSuchBucket(BucketName=name)
 
-        await self.write(op)
+        try:
+            await self.write(op)
+        finally:
+            self._forget(name)
 
     # objects -------------------------------------------------------------------------------
     async def put(
@@ -222,19 +280,17 @@ class ObjectStore:
         bucket/key with `meta`, as the bucket's versioning says: a new version id when
         Enabled, else it replaces the "null" version. Durable when this returns; the file is
         moved (no longer at `staged`; `synced`: it is fsynced already). Raises NoSuchBucket."""
-        blob = None
-        if staged is not None:
-            blob = await asyncio.to_thread(self.files.adopt, staged, synced)
+        blob = self.files.new_name() if staged is not None else None
+        if staged is not None and blob is not None and not synced:  # fsync off the writer
+            await asyncio.to_thread(self.files.adopt, staged, blob)
 
-        async def op(c: AsyncConnection) -> tuple[ObjectVersion, list[str]]:
-            found = (await c.execute(select(b.c.versioning).where(b.c.name == bucket))).first()
-            if found is None:
-                raise NoSuchBucket(BucketName=bucket)
-            version_id = new_version_id() if found.versioning == "Enabled" else NULL_VERSION
-            freed = await self._unset_latest(
-                c, bucket, key, replace_null=version_id == NULL_VERSION
-            )
-            row = await self._insert(c, bucket, key, version_id, False, blob, meta)
+        def op(c: sqlite3.Connection) -> tuple[ObjectVersion, list[str]]:
+            versioning = _versioning(c, bucket)
+            if staged is not None and blob is not None and synced:
+                self.files.adopt(staged, blob, synced=True)  # a rename: durable before COMMIT
+            version_id = new_version_id() if versioning == "Enabled" else NULL_VERSION
+            freed = _unset_latest(c, bucket, key, replace_null=version_id == NULL_VERSION)
+            row = _insert(c, bucket, key, version_id, False, blob, meta)
             return row, freed
 
         version: ObjectVersion
@@ -247,54 +303,6 @@ class ObjectStore:
             raise
         await self._free(freed)
         return version
-
-    async def _unset_latest(
-        self, c: AsyncConnection, bucket: str, key: str, replace_null: bool
-    ) -> list[str]:
-        """Before a new latest version: the old one is no longer latest; a "null" version is
-        replaced (its row deleted). The blobs to unlink after the commit."""
-        freed: list[str] = []
-        if replace_null:
-            replaced = await c.execute(
-                delete(o)
-                .where(o.c.bucket == bucket, o.c.key == key, o.c.version_id == NULL_VERSION)
-                .returning(o.c.blob)
-            )
-            freed += [blob for blob in replaced.scalars() if blob]
-        await c.execute(
-            update(o)
-            .where(o.c.bucket == bucket, o.c.latest.is_(True), o.c.key == key)
-            .values(latest=False)
-        )
-        return freed
-
-    async def _insert(
-        self,
-        c: AsyncConnection,
-        bucket: str,
-        key: str,
-        version_id: str,
-        marker: bool,
-        blob: str | None,
-        meta: ObjectMeta,
-    ) -> ObjectVersion:
-        now = time.time()
-        result = await c.execute(
-            insert(o).values(
-                bucket=bucket,
-                key=key,
-                version_id=version_id,
-                latest=True,
-                delete_marker=marker,
-                size=meta.size,
-                etag=meta.etag,
-                last_modified=now,
-                blob=blob,
-                meta=_encode(meta).decode(),
-            )
-        )
-        seq = result.inserted_primary_key[0] if result.inserted_primary_key else 0
-        return ObjectVersion(bucket, key, version_id, True, marker, now, blob, meta, int(seq))
 
     async def _free(self, blobs: list[str]) -> None:
         for blob in blobs:
@@ -333,19 +341,16 @@ class ObjectStore:
         top (Enabled: a new version; Suspended: the "null" one). With one: remove exactly
         that version (a no-op if it doesn't exist). Raises NoSuchBucket."""
 
-        async def op(c: AsyncConnection) -> tuple[Deleted, list[str]]:
-            row = (await c.execute(select(b.c.versioning).where(b.c.name == bucket))).first()
-            if row is None:
-                raise NoSuchBucket(BucketName=bucket)
-            versioning = row.versioning
+        def op(c: sqlite3.Connection) -> tuple[Deleted, list[str]]:
+            versioning = _versioning(c, bucket)
             if version_id is None and versioning is None:
-                return await self._remove(c, bucket, key, NULL_VERSION)
+                return _remove(c, bucket, key, NULL_VERSION)
             if version_id is None:
                 marker_id = new_version_id() if versioning == "Enabled" else NULL_VERSION
-                freed = await self._unset_latest(c, bucket, key, marker_id == NULL_VERSION)
-                await self._insert(c, bucket, key, marker_id, True, None, MARKER_META)
+                freed = _unset_latest(c, bucket, key, marker_id == NULL_VERSION)
+                _insert(c, bucket, key, marker_id, True, None, MARKER_META)
                 return Deleted(marker_id, True, None), freed
-            return await self._remove(c, bucket, key, version_id)
+            return _remove(c, bucket, key, version_id)
 
         deleted: Deleted
         freed: list[str]
@@ -353,34 +358,17 @@ class ObjectStore:
         await self._free(freed)
         return deleted
 
-    async def _remove(
-        self, c: AsyncConnection, bucket: str, key: str, version_id: str
-    ) -> tuple[Deleted, list[str]]:
-        where = and_(o.c.bucket == bucket, o.c.key == key, o.c.version_id == version_id)
-        row = (await c.execute(select(o).where(where))).first()
-        if row is None:
-            return Deleted(version_id if version_id != NULL_VERSION else None, False, None), []
-        await c.execute(delete(o).where(o.c.id == row.id))
-        if row.latest:  # the next newest version becomes the current one
-            newest = await c.scalar(
-                select(func.max(o.c.id)).where(o.c.bucket == bucket, o.c.key == key)
-            )
-            if newest is not None:
-                await c.execute(update(o).where(o.c.id == newest).values(latest=True))
-        removed = _version(row)
-        return Deleted(version_id, removed.delete_marker, removed), [row.blob] if row.blob else []
-
     async def set_meta(
         self, bucket: str, key: str, version_id: str | None, meta: ObjectMeta
     ) -> None:
         """Replace a version's metadata in place (tagging); the latest one if no id."""
-        where = and_(o.c.bucket == bucket, o.c.key == key)
-        where = and_(
-            where, o.c.latest.is_(True) if version_id is None else o.c.version_id == version_id
-        )
+        which = "latest = 1" if version_id is None else "version_id = ?"
+        sql = f"UPDATE s3_objects SET meta = ? WHERE bucket = ? AND key = ? AND {which}"
+        chosen = () if version_id is None else (version_id,)
+        params = (_encode(meta).decode(), bucket, key, *chosen)
 
-        async def op(c: AsyncConnection) -> None:
-            await c.execute(update(o).where(where).values(meta=_encode(meta).decode()))
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(sql, params)
 
         await self.write(op)
 
@@ -431,3 +419,58 @@ def _key_range(query: Any, prefix: str, after: str | None, inclusive: bool = Fal
     if after is not None:
         query = query.where(o.c.key >= after if inclusive else o.c.key > after)
     return query
+
+
+def _unset_latest(c: sqlite3.Connection, bucket: str, key: str, replace_null: bool) -> list[str]:
+    """Before a new latest version: the old one is no longer latest; a "null" version is
+    replaced (its row deleted). The blobs to unlink after the commit."""
+    freed: list[str] = []
+    if replace_null:
+        replaced = c.execute(
+            "DELETE FROM s3_objects WHERE bucket = ? AND key = ? AND version_id = ? RETURNING blob",
+            (bucket, key, NULL_VERSION),
+        ).fetchall()
+        freed += [blob for (blob,) in replaced if blob]
+    c.execute(
+        "UPDATE s3_objects SET latest = 0 WHERE bucket = ? AND latest = 1 AND key = ?",
+        (bucket, key),
+    )
+    return freed
+
+
+def _insert(
+    c: sqlite3.Connection,
+    bucket: str,
+    key: str,
+    version_id: str,
+    marker: bool,
+    blob: str | None,
+    meta: ObjectMeta,
+) -> ObjectVersion:
+    now = time.time()
+    values = (bucket, key, version_id, marker, meta.size, meta.etag, now, blob)
+    cursor = c.execute(_INSERT_VERSION, (*values, _encode(meta).decode()))
+    seq = int(cursor.lastrowid or 0)
+    return ObjectVersion(bucket, key, version_id, True, marker, now, blob, meta, seq)
+
+
+def _remove(
+    c: sqlite3.Connection, bucket: str, key: str, version_id: str
+) -> tuple[Deleted, list[str]]:
+    row = c.execute(
+        f"SELECT {_VERSION_COLUMNS} FROM s3_objects WHERE bucket = ? AND key = ?"
+        " AND version_id = ?",
+        (bucket, key, version_id),
+    ).fetchone()
+    if row is None:
+        return Deleted(version_id if version_id != NULL_VERSION else None, False, None), []
+    removed = _raw_version(row)
+    c.execute("DELETE FROM s3_objects WHERE id = ?", (removed.seq,))
+    if removed.latest:  # the next newest version becomes the current one
+        c.execute(
+            "UPDATE s3_objects SET latest = 1 WHERE id = "
+            "(SELECT max(id) FROM s3_objects WHERE bucket = ? AND key = ?)",
+            (bucket, key),
+        )
+    freed = [removed.blob] if removed.blob else []
+    return Deleted(version_id, removed.delete_marker, removed), freed

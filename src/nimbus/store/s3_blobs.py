@@ -42,12 +42,16 @@ class BlobFiles:
             raise ValueError(f"bad blob name {blob!r}")
         return self.blobs / blob[:2] / blob
 
-    def adopt(self, staged: Path, synced: bool = False) -> str:
-        """Fsync `staged` (unless `synced` already) and move it into blobs/ (blocking: call
-        in a thread); its blob name. The move is durable once `sync_dirs()` ran: the
+    @staticmethod
+    def new_name() -> str:
+        return uuid.uuid4().hex
+
+    def adopt(self, staged: Path, blob: str, synced: bool = False) -> None:
+        """Fsync `staged` (unless `synced` already) and move it into blobs/ as `blob`
+        (blocking: call in a thread). The move is durable once `sync_dirs()` ran: the
         store does that once per group commit, before the commit."""
-        blob = uuid.uuid4().hex
         target = self.path(blob)
+        fresh = not target.parent.is_dir()
         target.parent.mkdir(exist_ok=True)
         if not synced:
             fd = os.open(staged, os.O_RDONLY)
@@ -58,7 +62,8 @@ class BlobFiles:
         os.replace(staged, target)
         with self._lock:
             self._unsynced.add(target.parent)
-        return blob
+            if fresh:  # its entry in blobs/ must be durable too
+                self._unsynced.add(self.blobs)
 
     def sync_dirs(self) -> None:
         """Fsync the directories that gained blobs since the last call (blocking). One

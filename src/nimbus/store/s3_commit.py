@@ -1,22 +1,28 @@
 """Group commit for the S3 store: concurrent writers share one transaction (as
 store/events.py does for events), so durability costs one commit per batch, not per change.
+
+A batch is one trip to a dedicated writer thread (store/writer.py): every op runs there on
+a plain sqlite3 connection, then `before_commit` (fsync of the directories that gained
+blobs), then COMMIT. No SQLAlchemy on this path: it cost a thread hop per statement.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Awaitable, Callable
+import sqlite3
+from collections.abc import Callable
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nimbus.errors import NimbusError
 from nimbus.store.sqlite import Database
+from nimbus.store.writer import SqliteWriter, transaction
 
 log = logging.getLogger("nimbus.s3")
-Op = Callable[[AsyncConnection], Awaitable[Any]]
+Op = Callable[[sqlite3.Connection], Any]  # runs on the writer thread, in the transaction
+_Outcome = tuple[NimbusError | None, Any]
 
 
 class GroupCommit:
@@ -24,11 +30,11 @@ class GroupCommit:
         self,
         db: Database,
         what: str,
-        before_commit: Callable[[], Awaitable[None]] | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> None:
-        self.db = db
         self.what = what  # for the log
-        self.before_commit = before_commit  # e.g. make the batch's files durable first
+        self.before_commit = before_commit  # blocking, on the writer thread, before COMMIT
+        self.writer = SqliteWriter(db, "s3-store")
         self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
@@ -42,6 +48,7 @@ class GroupCommit:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
         await self._flush()
+        await self.writer.close()
 
     async def write(self, op: Op) -> Any:
         """Run `op` in the next shared transaction; its result once committed. An op may
@@ -57,26 +64,33 @@ class GroupCommit:
             self._wake.clear()
             await self._flush()
 
+    def _run_batch(self, c: sqlite3.Connection, *, ops: list[Op]) -> list[_Outcome]:
+        def work(c: sqlite3.Connection) -> list[_Outcome]:
+            outcomes: list[_Outcome] = []
+            for op in ops:
+                try:
+                    outcomes.append((None, op(c)))
+                except NimbusError as e:
+                    outcomes.append((e, None))
+            if self.before_commit is not None:
+                self.before_commit()
+            return outcomes
+
+        return transaction(c, work)
+
     async def _flush(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
-            results: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
+            ops = [op for op, _ in batch]
             try:
-                if self.before_commit is not None:
-                    await self.before_commit()
-                async with self.db.engine.begin() as c:
-                    for op, future in batch:
-                        try:
-                            results.append((future, None, await op(c)))
-                        except NimbusError as e:
-                            results.append((future, e, None))
+                outcomes = await self.writer.run(functools.partial(self._run_batch, ops=ops))
             except Exception as error:  # nothing was committed: every caller gets the error
                 log.exception("could not commit %d %s", len(batch), self.what)
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(error)
                 continue
-            for future, failure, value in results:
+            for (_, future), (failure, value) in zip(batch, outcomes, strict=True):
                 if future.done():
                     continue
                 if failure is not None:
