@@ -3,11 +3,12 @@ mapping's pollers; the function logs every event it gets, and the tests read the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -91,6 +92,13 @@ class Stack:
         self.lam = server.client(max_pool_connections=16)
         self.sqs = server.client("sqs")
         self.logs = server.client("logs")
+        self.mappings: list[str] = []
+
+    def close(self) -> None:
+        """Delete the mappings made (their pollers would go on polling the session server)."""
+        for mapping_id in self.mappings:
+            with contextlib.suppress(self.lam.exceptions.ResourceNotFoundException):
+                self.lam.delete_event_source_mapping(UUID=mapping_id)
 
     def queue(self, name: str | None = None, **attributes: str) -> tuple[str, str]:
         url: str = self.sqs.create_queue(QueueName=name or unique("esm-q"), Attributes=attributes)[
@@ -105,6 +113,7 @@ class Stack:
         mapping_id: str = self.lam.create_event_source_mapping(
             EventSourceArn=queue_arn, FunctionName=function, **fields
         )["UUID"]
+        self.mappings.append(mapping_id)
         want = "Enabled" if fields.get("Enabled", True) else "Disabled"
         assert wait_for(lambda: self.lam.get_event_source_mapping(UUID=mapping_id)["State"] == want)
         return mapping_id
@@ -129,8 +138,10 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(server: NimbusServer) -> Stack:
-    return Stack(server)
+def stack(server: NimbusServer) -> Iterator[Stack]:
+    made = Stack(server)
+    yield made
+    made.close()
 
 
 def test_record_fields(stack: Stack) -> None:
