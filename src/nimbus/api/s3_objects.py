@@ -109,7 +109,8 @@ class ObjectHandlers:
         assert request.bucket is not None and request.key is not None
         await self.s3.bucket(request.account, request.bucket)  # before taking the body
         await self._check_write_conditions(request)
-        received = await s3_body.receive(request, self.s3.staging_path())
+        # Written in place (no rename at the commit); receive() removes it on its errors.
+        received = await s3_body.receive(request, self.s3.blob_path())
         try:
             meta = new_meta(request, received.size, received.md5, received.checksums)
             version = await self.s3.commit_object(
@@ -123,9 +124,10 @@ class ObjectHandlers:
                 request.source_ip,
                 synced=True,
             )
-        finally:
+        except Exception:  # not committed (a cancelled commit may still be: the file stays)
             with contextlib.suppress(FileNotFoundError):
-                received.path.unlink()  # only if the commit did not take it
+                received.path.unlink()
+            raise
         headers = [("ETag", f'"{version.etag}"'), *version_headers(version)]
         headers += [(f"x-amz-checksum-{a.lower()}", v) for a, v in meta.checksums.items()]
         if meta.checksum_type:

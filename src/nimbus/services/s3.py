@@ -102,6 +102,12 @@ class S3Service:
         blobs, cleared at start: a crash never leaves a half object visible)."""
         return self.store.files.staging_path()
 
+    def blob_path(self) -> Path:
+        """Or write them here, at their final place: `commit_object` takes the file as it
+        is (no rename). The caller removes it if it does not commit it; a crash leaves an
+        unreferenced file, removed at the next start."""
+        return self.store.files.reserve()
+
     async def commit_object(
         self,
         account: str,

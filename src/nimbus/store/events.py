@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from nimbus.store.schema import async_events
@@ -35,6 +35,8 @@ _INSERT = (
     f"INSERT INTO async_events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 )
 _DELETE = "DELETE FROM async_events WHERE id = ?"
+_DUE = f"SELECT {', '.join(_COLUMNS)} FROM async_events WHERE due <= ? ORDER BY due LIMIT ?"
+_RETRY = "UPDATE async_events SET attempts = ?, due = ?, last_error = ? WHERE id = ?"
 
 
 @dataclass
@@ -64,17 +66,19 @@ class AsyncEvent:
         )
 
 
-def _event(row: Any) -> AsyncEvent:
+def _raw_event(row: tuple[Any, ...]) -> AsyncEvent:
+    """From a row of _COLUMNS."""
+    event_id, account, function, qualifier, payload, received, attempts, due, error = row
     return AsyncEvent(
-        row.id,
-        row.account_id,
-        row.function,
-        row.qualifier,
-        base64.b64decode(row.payload),
-        row.received,
-        row.attempts,
-        row.due,
-        row.last_error,
+        event_id,
+        account,
+        function,
+        qualifier,
+        base64.b64decode(payload),
+        received,
+        attempts,
+        due,
+        error,
     )
 
 
@@ -134,21 +138,22 @@ class EventQueue:
                     future.set_result(None)
 
     async def due(self, now: float, limit: int, exclude: set[str]) -> list[AsyncEvent]:
-        """Events due now, minus `exclude` (running) and those finished but not yet deleted."""
+        """Events due now, minus `exclude` (running) and those finished but not yet deleted.
+        Read on the writer thread: one hop, and after every commit queued before it."""
         skip = exclude | self._deleting
-        query = (
-            select(async_events)
-            .where(async_events.c.due <= now)
-            .order_by(async_events.c.due)
-            .limit(limit + len(skip))
-        )
-        async with self.db.engine.connect() as c:
-            rows = (await c.execute(query)).all()
-        return [_event(r) for r in rows if r.id not in skip][:limit]
+
+        def read(c: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return c.execute(_DUE, (now, limit + len(skip))).fetchall()
+
+        rows = await self.writer.run(read)
+        return [_raw_event(r) for r in rows if r[0] not in skip][:limit]
 
     async def next_due(self) -> float | None:
-        async with self.db.engine.connect() as c:
-            return await c.scalar(select(async_events.c.due).order_by(async_events.c.due).limit(1))
+        def read(c: sqlite3.Connection) -> float | None:
+            row = c.execute("SELECT min(due) FROM async_events").fetchone()
+            return None if row is None else row[0]
+
+        return await self.writer.run(read)
 
     def done(self, ids: list[str]) -> None:
         """The events ran: delete them with the next group commit (a crash before it only
@@ -158,12 +163,12 @@ class EventQueue:
         self._wake.set()
 
     async def retry_at(self, event: AsyncEvent, due: float, error: str) -> None:
-        async with self.db.engine.begin() as c:
-            await c.execute(
-                update(async_events)
-                .where(async_events.c.id == event.id)
-                .values(attempts=event.attempts, due=due, last_error=error)
-            )
+        values = (event.attempts, due, error, event.id)
+
+        def write(c: sqlite3.Connection) -> None:
+            transaction(c, lambda c: c.execute(_RETRY, values))
+
+        await self.writer.run(write)
 
     async def count(self) -> int:
         async with self.db.engine.connect() as c:

@@ -279,8 +279,11 @@ class ObjectStore:
         """Make the file at `staged` (None: an empty object) the current version of
         bucket/key with `meta`, as the bucket's versioning says: a new version id when
         Enabled, else it replaces the "null" version. Durable when this returns; the file is
-        moved (no longer at `staged`; `synced`: it is fsynced already). Raises NoSuchBucket."""
-        blob = self.files.new_name() if staged is not None else None
+        moved (no longer at `staged`, unless it is a `files.reserve()` path: taken in place;
+        `synced`: it is fsynced already). Raises NoSuchBucket."""
+        blob = None
+        if staged is not None:
+            blob = self.files.name_of(staged) or self.files.new_name()
         if staged is not None and blob is not None and not synced:  # fsync off the writer
             await asyncio.to_thread(self.files.adopt, staged, blob)
 
@@ -297,7 +300,7 @@ class ObjectStore:
         freed: list[str]
         try:
             version, freed = await self.write(op)
-        except BaseException:
+        except Exception:  # not committed (a cancelled caller's op may commit still: kept)
             if blob is not None:
                 await asyncio.to_thread(self.files.remove, blob)
             raise

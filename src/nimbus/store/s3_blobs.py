@@ -2,7 +2,11 @@
 Unicode, '..', a leading '/') can reach outside the data directory.
 
 A write goes to a staging file (same filesystem), is fsynced, and is renamed into blobs/
-only when its metadata is committed: a crash leaves at worst an unreferenced file.
+when its metadata is committed; or (PutObject) straight to its final name in blobs/
+(`reserve`), adopted in place: no rename, and the file's fsync makes its directory entry
+durable with it (the directory's fsync before the commit then has little left to do).
+Either way the commit comes last: a crash leaves at worst an unreferenced file, removed at
+the next start.
 """
 
 from __future__ import annotations
@@ -27,6 +31,13 @@ class BlobFiles:
         self.blobs = root / "blobs"
         self.staging = root / "staging"
         self.blobs.mkdir(parents=True, exist_ok=True)
+        made = False
+        for i in range(256):  # every blob directory exists: a write never has to make one
+            with contextlib.suppress(FileExistsError):
+                (self.blobs / f"{i:02x}").mkdir()
+                made = True
+        if made:
+            _fsync_dir(self.blobs)
         # Staging holds in-flight writes only: nothing is in flight at start.
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir(parents=True, exist_ok=True)
@@ -46,24 +57,29 @@ class BlobFiles:
     def new_name() -> str:
         return uuid.uuid4().hex
 
+    def reserve(self) -> Path:
+        """A fresh path in blobs/ to write an object at: `adopt` takes it in place."""
+        return self.path(self.new_name())
+
+    def name_of(self, path: Path) -> str | None:
+        """The blob name of a `reserve()`d path; None for any other path."""
+        return path.name if path.parent.parent == self.blobs and path.name.isalnum() else None
+
     def adopt(self, staged: Path, blob: str, synced: bool = False) -> None:
         """Fsync `staged` (unless `synced` already) and move it into blobs/ as `blob`
         (blocking: call in a thread). The move is durable once `sync_dirs()` ran: the
         store does that once per group commit, before the commit."""
         target = self.path(blob)
-        fresh = not target.parent.is_dir()
-        target.parent.mkdir(exist_ok=True)
         if not synced:
             fd = os.open(staged, os.O_RDONLY)
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        os.replace(staged, target)
+        if staged != target:
+            os.replace(staged, target)
         with self._lock:
             self._unsynced.add(target.parent)
-            if fresh:  # its entry in blobs/ must be durable too
-                self._unsynced.add(self.blobs)
 
     def sync_dirs(self) -> None:
         """Fsync the directories that gained blobs since the last call (blocking). One
@@ -71,11 +87,7 @@ class BlobFiles:
         with self._lock:  # adopt() runs in other threads meanwhile
             dirs, self._unsynced = self._unsynced, set()
         for path in dirs:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync_dir(path)
 
     def all_blobs(self) -> set[str]:
         """The names of every blob file (blocking)."""
@@ -95,6 +107,14 @@ class BlobFiles:
         """An open handle: a concurrent overwrite that unlinks the file cannot cut a read
         that already has it short. FileNotFoundError if it is gone already."""
         return await asyncio.to_thread(open, self.path(blob), "rb")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 async def read_chunks(
@@ -118,11 +138,13 @@ async def read_chunks(
 
 class StagedWriter:
     """Writes a staging file from an async sequence of chunks, batching small chunks into
-    ~1 MB writes done in a worker thread (the event loop never blocks on the disk)."""
+    ~1 MB writes done in a worker thread (the event loop never blocks on the disk). The file
+    is created by the first write in that thread: a small body (under 1 MB) costs one trip,
+    create + write + fsync + close."""
 
     def __init__(self, path: Path, observe: Callable[[bytes], None] | None = None) -> None:
         self.path = path
-        self._file = open(path, "wb")  # noqa: SIM115 - closed in close()/discard()
+        self._file: BinaryIO | None = None
         self._observe = observe  # runs in the worker thread too (hashing releases the GIL)
         self._pending: list[bytes] = []
         self._pending_size = 0
@@ -142,7 +164,12 @@ class StagedWriter:
     def _write(self, data: bytes) -> None:
         if self._observe is not None:
             self._observe(data)
-        self._file.write(data)
+        self._opened().write(data)
+
+    def _opened(self) -> BinaryIO:
+        if self._file is None:
+            self._file = open(self.path, "wb")  # noqa: SIM115 - closed in _finish()/discard()
+        return self._file
 
     async def close(self) -> None:
         """Write what is left, fsync and close, in one trip to a worker thread."""
@@ -153,11 +180,13 @@ class StagedWriter:
     def _finish(self, data: bytes) -> None:
         if data:
             self._write(data)
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        file = self._opened()  # an empty body is an empty file
+        file.flush()
+        os.fsync(file.fileno())
+        file.close()
 
     def discard(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
