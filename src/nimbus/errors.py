@@ -572,3 +572,8 @@ class InvalidPartNumber(S3Error):
     code = "InvalidPartNumber"
     status = 416
     default_message = "The requested partnumber is not satisfiable"
+
+
+class InvalidStorageClass(S3Error):
+    code = "InvalidStorageClass"
+    default_message = "The storage class you specified is not valid"

@@ -15,6 +15,7 @@ from nimbus.errors import (
     InvalidArgument,
     InvalidPartNumber,
     InvalidS3Request,
+    InvalidStorageClass,
     NoSuchKey,
     S3Error,
     S3PreconditionFailed,
@@ -74,7 +75,7 @@ def new_meta(request: S3Request, size: int, etag: str, checksums: dict[str, str]
             content[name] = value
     storage = headers.get("x-amz-storage-class", "STANDARD")
     if storage not in STORAGE_CLASSES:
-        raise S3Error("The storage class you specified is not valid", StorageClassRequested=storage)
+        raise InvalidStorageClass(StorageClassRequested=storage)
     return ObjectMeta(
         size=size,
         etag=etag,
