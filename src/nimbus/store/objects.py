@@ -283,14 +283,15 @@ class ObjectStore:
         `synced`: it is fsynced already). Raises NoSuchBucket."""
         blob = None
         if staged is not None:
-            blob = self.files.name_of(staged) or self.files.new_name()
-        if staged is not None and blob is not None and not synced:  # fsync off the writer
-            await asyncio.to_thread(self.files.adopt, staged, blob)
+            blob = self.files.name_of(staged)
+            if blob is not None and synced:  # in place: no I/O here (its directory is
+                self.files.adopt(staged, blob, synced=True)  # fsynced before the commit)
+            else:
+                blob = blob or self.files.new_name()
+                await asyncio.to_thread(self.files.adopt, staged, blob, synced)
 
         def op(c: sqlite3.Connection) -> tuple[ObjectVersion, list[str]]:
             versioning = _versioning(c, bucket)
-            if staged is not None and blob is not None and synced:
-                self.files.adopt(staged, blob, synced=True)  # a rename: durable before COMMIT
             version_id = new_version_id() if versioning == "Enabled" else NULL_VERSION
             freed = _unset_latest(c, bucket, key, replace_null=version_id == NULL_VERSION)
             row = _insert(c, bucket, key, version_id, False, blob, meta)

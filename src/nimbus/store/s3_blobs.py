@@ -67,8 +67,9 @@ class BlobFiles:
 
     def adopt(self, staged: Path, blob: str, synced: bool = False) -> None:
         """Fsync `staged` (unless `synced` already) and move it into blobs/ as `blob`
-        (blocking: call in a thread). The move is durable once `sync_dirs()` ran: the
-        store does that once per group commit, before the commit."""
+        (blocking: call in a thread; no I/O for a synced file already in place). The entry
+        is durable once `sync_dirs()` ran: the store does that once per group commit,
+        before the commit."""
         target = self.path(blob)
         if not synced:
             fd = os.open(staged, os.O_RDONLY)

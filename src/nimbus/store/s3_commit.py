@@ -1,9 +1,10 @@
 """Group commit for the S3 store: concurrent writers share one transaction (as
 store/events.py does for events), so durability costs one commit per batch, not per change.
 
-A batch is one trip to a dedicated writer thread (store/writer.py): every op runs there on
-a plain sqlite3 connection, then `before_commit` (fsync of the directories that gained
-blobs), then COMMIT. No SQLAlchemy on this path: it cost a thread hop per statement.
+A batch is one trip to a dedicated writer thread (store/writer.py): `before_commit` (fsync
+of the directories that gained blobs: done before the transaction, so the write lock is not
+held meanwhile), then every op on a plain sqlite3 connection, then COMMIT. No SQLAlchemy on
+this path: it cost a thread hop per statement.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class GroupCommit:
         before_commit: Callable[[], None] | None = None,
     ) -> None:
         self.what = what  # for the log
-        self.before_commit = before_commit  # blocking, on the writer thread, before COMMIT
+        self.before_commit = before_commit  # blocking, on the writer thread, before BEGIN
         self.writer = SqliteWriter(db, "s3-store")
         self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
@@ -52,7 +53,9 @@ class GroupCommit:
 
     async def write(self, op: Op) -> Any:
         """Run `op` in the next shared transaction; its result once committed. An op may
-        raise a NimbusError only before it writes (that fails it alone)."""
+        raise a NimbusError only before it writes (that fails it alone). Files its change
+        refers to are in place before this is called (their directories are fsynced with
+        the batch)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((op, future))
         self._wake.set()
@@ -72,10 +75,10 @@ class GroupCommit:
                     outcomes.append((None, op(c)))
                 except NimbusError as e:
                     outcomes.append((e, None))
-            if self.before_commit is not None:
-                self.before_commit()
             return outcomes
 
+        if self.before_commit is not None:  # what the ops' writers did before write()
+            self.before_commit()
         return transaction(c, work)
 
     async def _flush(self) -> None:
