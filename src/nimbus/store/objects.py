@@ -1,9 +1,10 @@
 """The S3 object store: bucket and object-version records in SQLite, bytes in files.
 
-Writes are atomic: the bytes are fsynced and renamed into blobs/ (s3_blobs.BlobFiles),
-then the version's record is committed; concurrent writers share one transaction (group
-commit, as store/events.py). A write is durable when its call returns. Replaced blobs are
-unlinked after the commit (readers holding them open keep reading).
+Writes are atomic: the bytes are fsynced and renamed into blobs/ (s3_blobs.BlobFiles; or
+written there in place), their directory fsynced, then the version's record is committed;
+concurrent writers share one transaction (group commit, s3_commit.py: plain sqlite3 on a
+writer thread). A write is durable when its call returns. Replaced blobs are unlinked after
+the commit (readers holding them open keep reading). Buckets are cached (write-through).
 
 For other S3 modules (multipart): get a path from `files.staging_path()` (or any path on
 the data directory's filesystem), write the object's bytes there, then make it the current
@@ -158,9 +159,9 @@ class ObjectStore:
         # The batch's new blobs are durable (their directories fsynced) before its commit.
         self.commits = GroupCommit(db, "S3 changes", self.files.sync_dirs)
         # Every request reads its bucket: kept here, write-through (this store is the only
-        # writer of s3_buckets). None: known not to exist. `_generation` grows with every
-        # bucket change, so a read that raced one is not cached.
-        self._buckets: dict[str, Bucket | None] = {}
+        # writer of s3_buckets). Only buckets that exist (no entry per name asked for).
+        # `_generation` grows with every bucket change, so a read that raced one is not kept.
+        self._buckets: dict[str, Bucket] = {}
         self._generation = 0
 
     async def start(self) -> None:
@@ -222,12 +223,15 @@ class ObjectStore:
         self._buckets.pop(name, None)
 
     async def get_bucket(self, name: str) -> Bucket | None:
-        if name in self._buckets:
-            return self._buckets[name]
+        found = self._buckets.get(name)
+        if found is not None:
+            return found
         generation = self._generation
         async with self.db.engine.connect() as c:
             row = (await c.execute(select(b).where(b.c.name == name))).first()
-        found = _bucket(row) if row is not None else None
+        if row is None:
+            return None
+        found = _bucket(row)
         if generation == self._generation:  # no bucket changed meanwhile
             self._buckets[name] = found
         return found
