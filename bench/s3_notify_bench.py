@@ -17,6 +17,9 @@ points the bucket's s3:ObjectCreated:* notification at it.
    is durable) and without (same bucket, a prefix no configuration matches), and the PUT
    reply -> start time: so the share of S3's own PUT, of making the notification durable
    and of dispatching it are each visible.
+4. The same PUT without notification sent by http.client, signed once per request by
+   botocore's SigV4Auth (no CRC32, no Expect: 100-continue, no response parsing): the
+   server's share of a PUT, apart from boto3's own time.
 
 Goal: upload -> start p50 <= 10 ms. Prints a table and writes bench/results/s3_notify.json.
 """
@@ -24,6 +27,8 @@ Goal: upload -> start p50 <= 10 ms. Prints a table and writes bench/results/s3_n
 from __future__ import annotations
 
 import argparse
+import hashlib
+import http.client
 import io
 import json
 import os
@@ -38,7 +43,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 sys.path.insert(0, str(Path(__file__).parent))
 from floors import summary
@@ -158,6 +166,32 @@ def upload_latency(
     )
 
 
+def raw_put_latency(port: int, data: Path, n: int) -> list[float]:
+    """ms: a signed http.client PutObject of the same 1 KB (no notification matches)."""
+    credentials = load_credentials(data)
+    assert credentials is not None
+    signer = SigV4Auth(
+        Credentials(credentials.access_key_id, credentials.secret_access_key), "s3", REGION
+    )
+    body = b"x" * 1024
+    digest = hashlib.sha256(body).hexdigest()
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    samples: list[float] = []
+    for i in range(n):
+        path = f"/{BUCKET}/raw/{i}"
+        t = time.perf_counter()
+        request = AWSRequest("PUT", f"http://127.0.0.1:{port}{path}", data=body)
+        request.headers["x-amz-content-sha256"] = digest
+        signer.add_auth(request)
+        connection.request("PUT", path, body=body, headers=dict(request.headers))
+        response = connection.getresponse()
+        response.read()
+        samples.append((time.perf_counter() - t) * 1000)
+        assert response.status == 200, response.status
+    connection.close()
+    return samples
+
+
 def invoke_latency(lam: Any, data: Path, n: int, gap: float) -> list[float]:
     sent: dict[str, float] = {}
     for i in range(n):
@@ -189,6 +223,7 @@ def main() -> None:
             setup(s3, lam, runtime)
             uploads, notified_puts, reply_to_start, puts = upload_latency(s3, data, n, gap)
             invokes = invoke_latency(lam, data, n, gap)
+            raw_puts = raw_put_latency(port, data, n)
     results = {
         "machine": {
             "arch": platform.machine(),
@@ -202,6 +237,7 @@ def main() -> None:
         "put_object_round_trip_notified": summary(notified_puts),
         "put_reply_to_start": summary(reply_to_start),
         "put_object_round_trip": summary(puts),
+        "put_object_http_client": summary(raw_puts),
         "goal_upload_to_start_p50_ms": GOAL_P50_MS,
     }
     print(f"{'measure':32} {'p50 ms':>8} {'p99 ms':>8} {'n':>5}")
@@ -211,6 +247,7 @@ def main() -> None:
         "put_reply_to_start",
         "async_invoke_202_to_start",
         "put_object_round_trip",
+        "put_object_http_client",
     ):
         row = results[name]
         assert isinstance(row, dict)
