@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as upsert
 from nimbus.store.schema import async_events
 from nimbus.store.schema import event_invoke_configs as t
 from nimbus.store.sqlite import Database
-from nimbus.store.writer import SqliteWriter, transaction
+from nimbus.store.writer import SqliteThread, transaction
 
 log = logging.getLogger("nimbus.store")
 _COLUMNS = (
@@ -85,7 +85,7 @@ def _raw_event(row: tuple[Any, ...]) -> AsyncEvent:
 class EventQueue:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.writer = SqliteWriter(db, "async-events")
+        self.writer = SqliteThread(db, "async-events")
         self._pending: list[tuple[AsyncEvent, asyncio.Future[None]]] = []
         self._finished: list[str] = []  # ids of events that ran: deleted with the next commit
         self._deleting: set[str] = set()  # finished, not yet deleted: never handed out again
@@ -150,8 +150,8 @@ class EventQueue:
 
     async def next_due(self) -> float | None:
         def read(c: sqlite3.Connection) -> float | None:
-            row = c.execute("SELECT min(due) FROM async_events").fetchone()
-            return None if row is None else row[0]
+            due: float | None = c.execute("SELECT min(due) FROM async_events").fetchall()[0][0]
+            return due
 
         return await self.writer.run(read)
 

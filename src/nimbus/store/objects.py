@@ -33,6 +33,7 @@ from nimbus.store.s3_commit import GroupCommit, Op
 from nimbus.store.s3_schema import s3_buckets as b
 from nimbus.store.s3_schema import s3_objects as o
 from nimbus.store.sqlite import Database
+from nimbus.store.writer import SqliteThread
 
 log = logging.getLogger("nimbus.s3")
 NULL_VERSION = "null"  # the version id of objects written while versioning is off/suspended
@@ -158,6 +159,8 @@ class ObjectStore:
         self.files = BlobFiles(root)
         # The batch's new blobs are durable (their directories fsynced) before its commit.
         self.commits = GroupCommit(db, "S3 changes", self.files.sync_dirs)
+        # The read of every GET/HEAD: one thread hop (SQLAlchemy + aiosqlite took several).
+        self.reader = SqliteThread(db, "s3-reader")
         # Every request reads its bucket: kept here, write-through (this store is the only
         # writer of s3_buckets). Only buckets that exist (no entry per name asked for).
         # `_generation` grows with every bucket change, so a read that raced one is not kept.
@@ -184,6 +187,7 @@ class ObjectStore:
 
     async def close(self) -> None:
         await self.commits.close()
+        await self.reader.close()
 
     async def write(self, op: Op) -> Any:
         """Run `op` in the next group commit (see GroupCommit.write)."""
@@ -335,14 +339,23 @@ class ObjectStore:
     ) -> tuple[str | None, ObjectVersion | None]:
         """(the bucket's owner: None if no such bucket, the version as `get`) in one query:
         the read path of every GET/HEAD."""
-        version = o.c.latest.is_(True) if version_id is None else o.c.version_id == version_id
-        joined = b.outerjoin(o, and_(o.c.bucket == b.c.name, o.c.key == key, version))
-        query = select(b.c.account_id.label("owner"), o).select_from(joined)
-        async with self.db.engine.connect() as c:
-            row = (await c.execute(query.where(b.c.name == bucket))).first()
+        which = "o.latest = 1" if version_id is None else "o.version_id = ?"
+        columns = ", ".join(f"o.{name}" for name in _VERSION_COLUMNS.split(", "))
+        sql = (
+            f"SELECT b.account_id, {columns} FROM s3_buckets b LEFT JOIN s3_objects o"
+            f" ON o.bucket = b.name AND o.key = ? AND {which} WHERE b.name = ?"
+        )
+        params = (key, bucket) if version_id is None else (key, version_id, bucket)
+
+        def read(c: sqlite3.Connection) -> tuple[Any, ...] | None:
+            rows = c.execute(sql, params).fetchall()  # all: the statement ends its snapshot
+            return tuple(rows[0]) if rows else None
+
+        row = await self.reader.run(read)
         if row is None:
             return None, None
-        return row.owner, _version(row) if row.id is not None else None
+        owner, *version = row
+        return owner, _raw_version(tuple(version)) if version[0] is not None else None
 
     async def delete(self, bucket: str, key: str, version_id: str | None = None) -> Deleted:
         """Without a version id: remove the object (unversioned), or put a delete marker on

@@ -19,7 +19,7 @@ from typing import Any
 
 from nimbus.errors import NimbusError
 from nimbus.store.sqlite import Database
-from nimbus.store.writer import SqliteWriter, transaction
+from nimbus.store.writer import SqliteThread, transaction
 
 log = logging.getLogger("nimbus.s3")
 Op = Callable[[sqlite3.Connection], Any]  # runs on the writer thread, in the transaction
@@ -35,7 +35,7 @@ class GroupCommit:
     ) -> None:
         self.what = what  # for the log
         self.before_commit = before_commit  # blocking, on the writer thread, before BEGIN
-        self.writer = SqliteWriter(db, "s3-store")
+        self.writer = SqliteThread(db, "s3-store")
         self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None

@@ -1,4 +1,5 @@
-"""A dedicated writer thread with its own sqlite3 connection, for hot write paths.
+"""A dedicated thread with its own sqlite3 connection, for hot paths: a writer (group
+commits), or a reader (S3's GET lookups).
 
 A transaction through SQLAlchemy + aiosqlite costs a thread hop per statement plus SQL
 compilation (~1.5-2 ms measured here); a function run whole on this thread costs one hop
@@ -33,18 +34,18 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_result(result)
 
 
-class SqliteWriter:
+class SqliteThread:
     def __init__(self, db: Database, name: str) -> None:
         database = db.engine.url.database
-        assert database, "the writer needs the SQLite database file"
+        assert database, "SqliteThread needs the SQLite database file"
         self.path = Path(database)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._connection: sqlite3.Connection | None = None  # the writer thread's only
+        self._connection: sqlite3.Connection | None = None  # used on its thread only
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """`work(connection)` on the writer thread, after every job queued before it."""
+        """`work(connection)` on the thread, after every job queued before it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put((loop, future, work))
