@@ -324,15 +324,15 @@ class ObjectStore:
         self, bucket: str, key: str, version_id: str | None = None
     ) -> ObjectVersion | None:
         """The latest version (may be a delete marker), or the given one."""
-        query = select(o).where(o.c.bucket == bucket, o.c.key == key)
-        query = (
-            query.where(o.c.latest.is_(True))
-            if version_id is None
-            else query.where(o.c.version_id == version_id)
-        )
-        async with self.db.engine.connect() as c:
-            row = (await c.execute(query)).first()
-        return _version(row) if row is not None else None
+        which = "latest = 1" if version_id is None else "version_id = ?"
+        sql = f"SELECT {_VERSION_COLUMNS} FROM s3_objects WHERE bucket = ? AND key = ? AND {which}"
+        params = (bucket, key) if version_id is None else (bucket, key, version_id)
+
+        def read(c: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return c.execute(sql, params).fetchall()
+
+        rows = await self.reader.run(read)
+        return _raw_version(rows[0]) if rows else None
 
     async def lookup(
         self, bucket: str, key: str, version_id: str | None = None
