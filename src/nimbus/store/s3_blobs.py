@@ -3,8 +3,8 @@ Unicode, '..', a leading '/') can reach outside the data directory.
 
 A write goes to a staging file (same filesystem), is fsynced, and is renamed into blobs/
 when its metadata is committed; or (PutObject) straight to its final name in blobs/
-(`reserve`), adopted in place: no rename, and the file's fsync makes its directory entry
-durable with it (the directory's fsync before the commit then has little left to do).
+(`reserve`), adopted in place: no rename (and on a journaling filesystem the file's fsync
+carries its new directory entry along, so the directory's fsync has little left to do).
 Either way the commit comes last: a crash leaves at worst an unreferenced file, removed at
 the next start.
 """
