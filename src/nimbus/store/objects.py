@@ -16,141 +16,45 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import sqlite3
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import orjson
 from sqlalchemy import and_, func, or_, select
 
 from nimbus.errors import BucketNotEmpty, NoSuchBucket
 from nimbus.store.s3_blobs import BlobFiles
 from nimbus.store.s3_commit import GroupCommit, Op
+from nimbus.store.s3_records import (
+    BUCKET_COLUMNS,
+    MARKER_META,
+    NULL_VERSION,
+    VERSION_COLUMNS,
+    Bucket,
+    Deleted,
+    ObjectMeta,
+    ObjectVersion,
+    bucket_from_row,
+    bucket_from_tuple,
+    encode,
+    insert_version,
+    new_version_id,
+    remove_version,
+    unset_latest,
+    version_from_row,
+    version_from_tuple,
+    versioning_of,
+)
 from nimbus.store.s3_schema import s3_buckets as b
 from nimbus.store.s3_schema import s3_objects as o
 from nimbus.store.sqlite import Database
 from nimbus.store.writer import SqliteThread
 
 log = logging.getLogger("nimbus.s3")
-NULL_VERSION = "null"  # the version id of objects written while versioning is off/suspended
-
-
-class ObjectMeta(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything an object version carries besides its bytes."""
-
-    size: int
-    etag: str  # without quotes: MD5 hex, or "<md5 of part md5s>-<parts>" for multipart
-    content_type: str = "binary/octet-stream"
-    headers: dict[str, str] = {}  # Content-Encoding/-Disposition/-Language, Cache-Control...
-    metadata: dict[str, str] = {}  # x-amz-meta-* (name without the prefix, lower case)
-    checksums: dict[str, str] = {}  # "CRC32" | "CRC32C" | "SHA1" | "SHA256" | ... -> base64
-    checksum_type: str | None = None  # FULL_OBJECT | COMPOSITE (multipart)
-    tags: dict[str, str] = {}
-    storage_class: str = "STANDARD"
-    parts_count: int | None = None
-    part_sizes: list[int] | None = None  # multipart: each part's size (GetObject?partNumber)
-
-
-_encode = msgspec.json.Encoder().encode
-_decode_meta = msgspec.json.Decoder(ObjectMeta).decode
-MARKER_META = ObjectMeta(size=0, etag="")
-
-
-@dataclass(frozen=True, slots=True)
-class Bucket:
-    name: str
-    account_id: str
-    region: str
-    created: float
-    versioning: str | None = None  # None (never enabled) | "Enabled" | "Suspended"
-    config: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectVersion:
-    bucket: str
-    key: str
-    version_id: str  # NULL_VERSION unless written with versioning enabled
-    latest: bool
-    delete_marker: bool
-    last_modified: float
-    blob: str | None  # None for delete markers
-    meta: ObjectMeta
-    seq: int  # grows with every change to the store (event sequencers)
-
-    @property
-    def size(self) -> int:
-        return self.meta.size
-
-    @property
-    def etag(self) -> str:
-        return self.meta.etag
-
-
-@dataclass(frozen=True, slots=True)
-class Deleted:
-    version_id: str | None  # the version removed or the marker created (None: unversioned)
-    delete_marker: bool  # a marker was created, or the version removed was one
-    removed: ObjectVersion | None  # the version that is gone, if any
-
-
-def new_version_id() -> str:
-    return secrets.token_urlsafe(24)  # 32 URL-safe characters
-
-
-def _bucket(row: Any) -> Bucket:
-    return Bucket(
-        row.name, row.account_id, row.region, row.created, row.versioning, orjson.loads(row.config)
-    )
-
-
-# The write side runs on the group commit's writer thread (plain sqlite3, s3_commit.py).
-_BUCKET_COLUMNS = "name, account_id, region, created, versioning, config"
-_VERSION_COLUMNS = "id, bucket, key, version_id, latest, delete_marker, last_modified, blob, meta"
-_INSERT_VERSION = (
-    "INSERT INTO s3_objects (bucket, key, version_id, latest, delete_marker, size, etag,"
-    " last_modified, blob, meta) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"
-)
 _BUCKET_VALUES = {"versioning", "config"}  # what update_bucket may set
-
-
-def _raw_bucket(row: tuple[Any, ...]) -> Bucket:
-    name, account_id, region, created, versioning, config = row
-    return Bucket(name, account_id, region, created, versioning, orjson.loads(config))
-
-
-def _raw_version(row: tuple[Any, ...]) -> ObjectVersion:
-    seq, bucket, key, version_id, latest, marker, modified, blob, meta = row
-    return ObjectVersion(
-        bucket, key, version_id, bool(latest), bool(marker), modified, blob, _decode_meta(meta), seq
-    )
-
-
-def _versioning(c: sqlite3.Connection, bucket: str) -> str | None:
-    """The bucket's versioning status; NoSuchBucket."""
-    row = c.execute("SELECT versioning FROM s3_buckets WHERE name = ?", (bucket,)).fetchone()
-    if row is None:
-        raise NoSuchBucket(BucketName=bucket)
-    versioning: str | None = row[0]
-    return versioning
-
-
-def _version(row: Any) -> ObjectVersion:
-    return ObjectVersion(
-        row.bucket,
-        row.key,
-        row.version_id,
-        bool(row.latest),
-        bool(row.delete_marker),
-        row.last_modified,
-        row.blob,
-        _decode_meta(row.meta),
-        row.id,
-    )
+# Re-exported: other modules import these from here.
+__all__ = ["NULL_VERSION", "Bucket", "Deleted", "ObjectMeta", "ObjectStore", "ObjectVersion"]
 
 
 class ObjectStore:
@@ -199,12 +103,12 @@ class ObjectStore:
 
         def op(c: sqlite3.Connection) -> Bucket | None:
             row = c.execute(
-                f"SELECT {_BUCKET_COLUMNS} FROM s3_buckets WHERE name = ?", (bucket.name,)
+                f"SELECT {BUCKET_COLUMNS} FROM s3_buckets WHERE name = ?", (bucket.name,)
             ).fetchone()
             if row is not None:
-                return _raw_bucket(row)
+                return bucket_from_tuple(row)
             c.execute(
-                f"INSERT INTO s3_buckets ({_BUCKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO s3_buckets ({BUCKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     bucket.name,
                     bucket.account_id,
@@ -235,7 +139,7 @@ class ObjectStore:
             row = (await c.execute(select(b).where(b.c.name == name))).first()
         if row is None:
             return None
-        found = _bucket(row)
+        found = bucket_from_row(row)
         if generation == self._generation:  # no bucket changed meanwhile
             self._buckets[name] = found
         return found
@@ -243,7 +147,7 @@ class ObjectStore:
     async def list_buckets(self, account_id: str) -> list[Bucket]:
         async with self.db.engine.connect() as c:
             rows = await c.execute(select(b).where(b.c.account_id == account_id).order_by(b.c.name))
-            return [_bucket(row) for row in rows]
+            return [bucket_from_row(row) for row in rows]
 
     async def delete_bucket(self, name: str) -> None:
         def op(c: sqlite3.Connection) -> None:
@@ -299,10 +203,10 @@ class ObjectStore:
                 await asyncio.to_thread(self.files.adopt, staged, blob, synced)
 
         def op(c: sqlite3.Connection) -> tuple[ObjectVersion, list[str]]:
-            versioning = _versioning(c, bucket)
+            versioning = versioning_of(c, bucket)
             version_id = new_version_id() if versioning == "Enabled" else NULL_VERSION
-            freed = _unset_latest(c, bucket, key, replace_null=version_id == NULL_VERSION)
-            row = _insert(c, bucket, key, version_id, False, blob, meta)
+            freed = unset_latest(c, bucket, key, replace_null=version_id == NULL_VERSION)
+            row = insert_version(c, bucket, key, version_id, False, blob, meta)
             return row, freed
 
         version: ObjectVersion
@@ -325,14 +229,14 @@ class ObjectStore:
     ) -> ObjectVersion | None:
         """The latest version (may be a delete marker), or the given one."""
         which = "latest = 1" if version_id is None else "version_id = ?"
-        sql = f"SELECT {_VERSION_COLUMNS} FROM s3_objects WHERE bucket = ? AND key = ? AND {which}"
+        sql = f"SELECT {VERSION_COLUMNS} FROM s3_objects WHERE bucket = ? AND key = ? AND {which}"
         params = (bucket, key) if version_id is None else (bucket, key, version_id)
 
         def read(c: sqlite3.Connection) -> list[tuple[Any, ...]]:
             return c.execute(sql, params).fetchall()
 
         rows = await self.reader.run(read)
-        return _raw_version(rows[0]) if rows else None
+        return version_from_tuple(rows[0]) if rows else None
 
     async def lookup(
         self, bucket: str, key: str, version_id: str | None = None
@@ -340,7 +244,7 @@ class ObjectStore:
         """(the bucket's owner: None if no such bucket, the version as `get`) in one query:
         the read path of every GET/HEAD."""
         which = "o.latest = 1" if version_id is None else "o.version_id = ?"
-        columns = ", ".join(f"o.{name}" for name in _VERSION_COLUMNS.split(", "))
+        columns = ", ".join(f"o.{name}" for name in VERSION_COLUMNS.split(", "))
         sql = (
             f"SELECT b.account_id, {columns} FROM s3_buckets b LEFT JOIN s3_objects o"
             f" ON o.bucket = b.name AND o.key = ? AND {which} WHERE b.name = ?"
@@ -355,7 +259,7 @@ class ObjectStore:
         if row is None:
             return None, None
         owner, *version = row
-        return owner, _raw_version(tuple(version)) if version[0] is not None else None
+        return owner, version_from_tuple(tuple(version)) if version[0] is not None else None
 
     async def delete(self, bucket: str, key: str, version_id: str | None = None) -> Deleted:
         """Without a version id: remove the object (unversioned), or put a delete marker on
@@ -363,15 +267,15 @@ class ObjectStore:
         that version (a no-op if it doesn't exist). Raises NoSuchBucket."""
 
         def op(c: sqlite3.Connection) -> tuple[Deleted, list[str]]:
-            versioning = _versioning(c, bucket)
+            versioning = versioning_of(c, bucket)
             if version_id is None and versioning is None:
-                return _remove(c, bucket, key, NULL_VERSION)
+                return remove_version(c, bucket, key, NULL_VERSION)
             if version_id is None:
                 marker_id = new_version_id() if versioning == "Enabled" else NULL_VERSION
-                freed = _unset_latest(c, bucket, key, marker_id == NULL_VERSION)
-                _insert(c, bucket, key, marker_id, True, None, MARKER_META)
+                freed = unset_latest(c, bucket, key, marker_id == NULL_VERSION)
+                insert_version(c, bucket, key, marker_id, True, None, MARKER_META)
                 return Deleted(marker_id, True, None), freed
-            return _remove(c, bucket, key, version_id)
+            return remove_version(c, bucket, key, version_id)
 
         deleted: Deleted
         freed: list[str]
@@ -386,7 +290,7 @@ class ObjectStore:
         which = "latest = 1" if version_id is None else "version_id = ?"
         sql = f"UPDATE s3_objects SET meta = ? WHERE bucket = ? AND key = ? AND {which}"
         chosen = () if version_id is None else (version_id,)
-        params = (_encode(meta).decode(), bucket, key, *chosen)
+        params = (encode(meta).decode(), bucket, key, *chosen)
 
         def op(c: sqlite3.Connection) -> None:
             c.execute(sql, params)
@@ -403,7 +307,7 @@ class ObjectStore:
         )
         query = _key_range(query, prefix, after, inclusive).order_by(o.c.key).limit(limit)
         async with self.db.engine.connect() as c:
-            return [_version(row) for row in await c.execute(query)]
+            return [version_from_row(row) for row in await c.execute(query)]
 
     async def list_versions(
         self,
@@ -426,7 +330,7 @@ class ObjectStore:
             query = _key_range(query, prefix, key_marker, inclusive)
         query = query.order_by(o.c.key, o.c.id.desc()).limit(limit)
         async with self.db.engine.connect() as c:
-            return [_version(row) for row in await c.execute(query)]
+            return [version_from_row(row) for row in await c.execute(query)]
 
     async def count(self, bucket: str) -> int:
         async with self.db.engine.connect() as c:
@@ -440,58 +344,3 @@ def _key_range(query: Any, prefix: str, after: str | None, inclusive: bool = Fal
     if after is not None:
         query = query.where(o.c.key >= after if inclusive else o.c.key > after)
     return query
-
-
-def _unset_latest(c: sqlite3.Connection, bucket: str, key: str, replace_null: bool) -> list[str]:
-    """Before a new latest version: the old one is no longer latest; a "null" version is
-    replaced (its row deleted). The blobs to unlink after the commit."""
-    freed: list[str] = []
-    if replace_null:
-        replaced = c.execute(
-            "DELETE FROM s3_objects WHERE bucket = ? AND key = ? AND version_id = ? RETURNING blob",
-            (bucket, key, NULL_VERSION),
-        ).fetchall()
-        freed += [blob for (blob,) in replaced if blob]
-    c.execute(
-        "UPDATE s3_objects SET latest = 0 WHERE bucket = ? AND latest = 1 AND key = ?",
-        (bucket, key),
-    )
-    return freed
-
-
-def _insert(
-    c: sqlite3.Connection,
-    bucket: str,
-    key: str,
-    version_id: str,
-    marker: bool,
-    blob: str | None,
-    meta: ObjectMeta,
-) -> ObjectVersion:
-    now = time.time()
-    values = (bucket, key, version_id, marker, meta.size, meta.etag, now, blob)
-    cursor = c.execute(_INSERT_VERSION, (*values, _encode(meta).decode()))
-    seq = int(cursor.lastrowid or 0)
-    return ObjectVersion(bucket, key, version_id, True, marker, now, blob, meta, seq)
-
-
-def _remove(
-    c: sqlite3.Connection, bucket: str, key: str, version_id: str
-) -> tuple[Deleted, list[str]]:
-    row = c.execute(
-        f"SELECT {_VERSION_COLUMNS} FROM s3_objects WHERE bucket = ? AND key = ?"
-        " AND version_id = ?",
-        (bucket, key, version_id),
-    ).fetchone()
-    if row is None:
-        return Deleted(version_id if version_id != NULL_VERSION else None, False, None), []
-    removed = _raw_version(row)
-    c.execute("DELETE FROM s3_objects WHERE id = ?", (removed.seq,))
-    if removed.latest:  # the next newest version becomes the current one
-        c.execute(
-            "UPDATE s3_objects SET latest = 1 WHERE id = "
-            "(SELECT max(id) FROM s3_objects WHERE bucket = ? AND key = ?)",
-            (bucket, key),
-        )
-    freed = [removed.blob] if removed.blob else []
-    return Deleted(version_id, removed.delete_marker, removed), freed
