@@ -6,10 +6,10 @@ committed transaction shared with every concurrent sender); deletes, receive cou
 moves to a dead-letter queue are written behind in the next transaction: losing one
 on a crash only means a message is delivered again (at least once).
 
-All of it goes through one sqlite3 connection on one writer thread (the tables are created
-by the Alembic migration 0004 like every other table): a transaction is then one thread
-hop, 0.2 ms, where SQLAlchemy over aiosqlite took 1.9 ms (measured here), and the send
-path is bound by that.
+All of it goes through one sqlite3 connection on one writer thread (store/writer.py; the
+tables are created by the Alembic migration 0004 like every other table): a transaction
+is then one thread hop, 0.2 ms, where SQLAlchemy over aiosqlite took 1.9 ms (measured
+here), and the send path is bound by that.
 """
 
 from __future__ import annotations
@@ -18,14 +18,12 @@ import asyncio
 import collections
 import contextlib
 import logging
-import queue
 import sqlite3
-import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from nimbus.store.sqlite import Database
+from nimbus.store.writer import SqliteThread, transaction
 
 log = logging.getLogger("nimbus.store.sqs")
 
@@ -42,18 +40,6 @@ _DELETE = "DELETE FROM sqs_messages WHERE n = ?"
 _RECEIVED = "UPDATE sqs_messages SET receive_count = ?, first_receive = ? WHERE n = ?"
 _MOVE = "UPDATE sqs_messages SET qid = ?, seq = ?, receive_count = 0, extra = ? WHERE n = ?"
 _IDLE_FLUSH_S = 0.02  # write-behind work alone waits this long to share a transaction
-
-
-_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Any, tuple[Any, ...]]
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():  # the caller was cancelled
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
 
 
 @dataclass(frozen=True)
@@ -81,66 +67,33 @@ class _Pending:
 
 class SqsStore:
     def __init__(self, db: Database) -> None:
-        database = db.engine.url.database
-        assert database, "SQS needs the SQLite database file"
-        self.path = Path(database)
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._work, name="sqs-store", daemon=True)
-        self._thread.start()
-        self._connection: sqlite3.Connection | None = None  # used on the writer thread only
+        self.writer = SqliteThread(db, "sqs-store")
         self._pending = _Pending()
         self._wake = asyncio.Event()
         self._urgent = asyncio.Event()  # a sender waits: no idle delay
         self._flusher: asyncio.Task[None] | None = None
         self.next_n = 1  # the next message row's key (set by load)
 
-    # the writer thread ----------------------------------------------------------------
-    def _db(self) -> sqlite3.Connection:
-        if self._connection is None:
-            c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            c.execute("PRAGMA journal_mode=WAL")
-            c.execute("PRAGMA synchronous=NORMAL")  # as store/sqlite.py: WAL, durable on kill -9
-            c.execute("PRAGMA busy_timeout=10000")  # other writers share the file
-            self._connection = c
-        return self._connection
-
-    async def _run(self, work: Any, *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._jobs.put((loop, future, work, args))
-        return await future
-
-    def _work(self) -> None:
-        """The writer thread: jobs in order, results handed back to the event loop (leaner
-        than an executor: no concurrent.futures.Future per transaction)."""
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            loop, future, work, args = job
-            try:
-                result = work(*args)
-            except BaseException as error:  # the caller sees it
-                loop.call_soon_threadsafe(_settle, future, None, error)
-            else:
-                loop.call_soon_threadsafe(_settle, future, result, None)
-
-    def _transaction(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
-        c = self._db()
-        c.execute("BEGIN IMMEDIATE")
-        try:
+    # on the writer thread -----------------------------------------------------------
+    @staticmethod
+    def _statements(statements: list[tuple[str, list[tuple[Any, ...]]]]) -> Any:
+        def work(c: sqlite3.Connection) -> None:
             for sql, rows in statements:
                 if rows:
                     c.executemany(sql, rows)
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
 
-    def _select(self, sql: str) -> list[Any]:
-        cursor = self._db().execute(sql)
-        row = collections.namedtuple("row", [d[0] for d in cursor.description])  # type: ignore[misc]
-        return [row(*values) for values in cursor.fetchall()]
+        return lambda c: transaction(c, work)
+
+    async def _transaction(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+        await self.writer.run(self._statements(statements))
+
+    async def _select(self, sql: str) -> list[Any]:
+        def work(c: sqlite3.Connection) -> list[Any]:
+            cursor = c.execute(sql)
+            row = collections.namedtuple("row", [d[0] for d in cursor.description])  # type: ignore[misc]
+            return [row(*values) for values in cursor.fetchall()]
+
+        return await self.writer.run(work)
 
     # lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -153,21 +106,16 @@ class SqsStore:
                 await self._flusher
             self._flusher = None
         await self.flush()
-        if self._connection is not None:
-            await self._run(self._connection.close)
-            self._connection = None
-        self._jobs.put(None)
-        await asyncio.to_thread(self._thread.join)
+        await self.writer.close()
 
     # queues (rare: one transaction each) ---------------------------------------------
     async def load(self) -> tuple[list[QueueRow], list[Any]]:
         """Every queue, and every message (in each queue's order)."""
         # A send that raced its queue's deletion may have left rows of a queue now gone.
         orphans = "DELETE FROM sqs_messages WHERE qid NOT IN (SELECT qid FROM sqs_queues)"
-        await self._run(self._transaction, [(orphans, [()])])
-        queues = await self._run(self._select, f"SELECT {', '.join(QUEUE_COLUMNS)} FROM sqs_queues")
-        messages = await self._run(
-            self._select,
+        await self._transaction([(orphans, [()])])
+        queues = await self._select(f"SELECT {', '.join(QUEUE_COLUMNS)} FROM sqs_queues")
+        messages = await self._select(
             f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM sqs_messages ORDER BY qid, seq",
         )
         self.next_n = max((m.n for m in messages), default=0) + 1
@@ -183,15 +131,14 @@ class SqsStore:
         sql = f"INSERT INTO sqs_queues ({', '.join(QUEUE_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
         values = (row.qid, row.account_id, row.name, row.attributes, row.tags, row.created,
                   row.modified)  # fmt: skip
-        await self._run(self._transaction, [(sql, [values])])
+        await self._transaction([(sql, [values])])
 
     async def update_queue(self, qid: str, attributes: str, tags: str, modified: float) -> None:
         sql = "UPDATE sqs_queues SET attributes = ?, tags = ?, modified = ? WHERE qid = ?"
-        await self._run(self._transaction, [(sql, [(attributes, tags, modified, qid)])])
+        await self._transaction([(sql, [(attributes, tags, modified, qid)])])
 
     async def delete_queue(self, qid: str) -> None:
-        await self._run(
-            self._transaction,
+        await self._transaction(
             [
                 ("DELETE FROM sqs_queues WHERE qid = ?", [(qid,)]),
                 ("DELETE FROM sqs_messages WHERE qid = ?", [(qid,)]),
@@ -247,7 +194,7 @@ class SqsStore:
                 (_DELETE, [(i,) for i in batch.deletes]),
             ]
             try:
-                await self._run(self._transaction, statements)
+                await self._transaction(statements)
             except Exception as error:
                 log.exception("could not write %d SQS messages", len(batch.inserts))
                 for future in batch.waiters:  # nothing was accepted: every sender hears it
