@@ -111,12 +111,8 @@ class ListHandlers:
             )
         if "start-after" in q:
             inner.append(s3xml.el("StartAfter", s3xml.encode_key(q["start-after"], url)))
-        inner += [s3xml.el("KeyCount", found.count), s3xml.el("MaxKeys", max_keys)]
-        if delimiter:
-            inner.append(s3xml.el("Delimiter", s3xml.encode_key(delimiter, url)))
-        if url:
-            inner.append(s3xml.el("EncodingType", "url"))
-        inner.append(s3xml.el("IsTruncated", "true" if found.truncated else "false"))
+        inner.append(s3xml.el("KeyCount", found.count))
+        inner += _paging(max_keys, delimiter, url, found.truncated)
         inner += [s3xml.contents(_listed(v), owner, url) for v in found.entries]
         inner.append(s3xml.common_prefixes(found.prefixes, url))
         return 200, [("Content-Type", XML)], s3xml.document("ListBucketResult", inner)
@@ -142,12 +138,7 @@ class ListHandlers:
         ]
         if found.truncated and delimiter and found.last is not None:
             inner.append(s3xml.el("NextMarker", s3xml.encode_key(found.last, url)))
-        inner.append(s3xml.el("MaxKeys", max_keys))
-        if delimiter:
-            inner.append(s3xml.el("Delimiter", s3xml.encode_key(delimiter, url)))
-        if url:
-            inner.append(s3xml.el("EncodingType", "url"))
-        inner.append(s3xml.el("IsTruncated", "true" if found.truncated else "false"))
+        inner += _paging(max_keys, delimiter, url, found.truncated)
         inner += [s3xml.contents(_listed(v), request.account, url) for v in found.entries]
         inner.append(s3xml.common_prefixes(found.prefixes, url))
         return 200, [("Content-Type", XML)], s3xml.document("ListBucketResult", inner)
@@ -191,12 +182,7 @@ class ListHandlers:
             inner.append(s3xml.el("NextKeyMarker", s3xml.encode_key(found.last, url)))
             if found.last_version is not None:
                 inner.append(s3xml.el("NextVersionIdMarker", found.last_version.version_id))
-        inner.append(s3xml.el("MaxKeys", max_keys))
-        if delimiter:
-            inner.append(s3xml.el("Delimiter", s3xml.encode_key(delimiter, url)))
-        if url:
-            inner.append(s3xml.el("EncodingType", "url"))
-        inner.append(s3xml.el("IsTruncated", "true" if found.truncated else "false"))
+        inner += _paging(max_keys, delimiter, url, found.truncated)
         inner += [s3xml.version_entry(_listed(v), request.account, url) for v in found.entries]
         inner.append(s3xml.common_prefixes(found.prefixes, url))
         return 200, [("Content-Type", XML)], s3xml.document("ListVersionsResult", inner)
@@ -246,3 +232,14 @@ class ListHandlers:
                     fields.append(s3xml.el("DeleteMarkerVersionId", marker_id or NULL_VERSION))
             results.append(f"<Deleted>{''.join(fields)}</Deleted>")
         return 200, [("Content-Type", XML)], s3xml.document("DeleteResult", results)
+
+
+def _paging(max_keys: int, delimiter: str, url: bool, truncated: bool) -> list[str]:
+    """The elements every listing carries after its markers."""
+    out = [s3xml.el("MaxKeys", max_keys)]
+    if delimiter:
+        out.append(s3xml.el("Delimiter", s3xml.encode_key(delimiter, url)))
+    if url:
+        out.append(s3xml.el("EncodingType", "url"))
+    out.append(s3xml.el("IsTruncated", "true" if truncated else "false"))
+    return out
