@@ -47,6 +47,37 @@ def test_create_and_update_from_s3(lam: Any, s3: Any, code_bucket: str) -> None:
     assert invoke_json(lam, name, {})[0]["version"] == "v2"
 
 
+def test_packages_from_s3_may_exceed_the_50_mb_of_a_direct_upload(
+    lam: Any, s3: Any, code_bucket: str
+) -> None:
+    """AWS holds a package from S3 only to the 250 MB unzipped limit."""
+    import io
+    import os
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("app.py", "def handler(e, c):\n    return 'big'\n")
+        archive.writestr("blob.bin", os.urandom(53 * 1024 * 1024))  # incompressible
+    package = buffer.getvalue()
+    assert len(package) > 52_428_800
+    s3.put_object(Bucket=code_bucket, Key="big.zip", Body=package)
+    name = unique("s3big")
+    created = lam.create_function(
+        FunctionName=name,
+        Runtime=RUNTIME,
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"S3Bucket": code_bucket, "S3Key": "big.zip"},
+    )
+    assert created["CodeSize"] == len(package)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    assert invoke_json(lam, name, {})[0] == "big"
+    with pytest.raises(ClientError) as info:  # the same bytes uploaded directly: too large
+        lam.update_function_code(FunctionName=name, ZipFile=package)
+    assert error_of(info)[:2] == (413, "RequestEntityTooLargeException")
+
+
 def test_object_version(lam: Any, s3: Any) -> None:
     bucket = unique("s3code-v")
     s3.create_bucket(Bucket=bucket)

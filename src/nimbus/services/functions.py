@@ -94,12 +94,12 @@ class FunctionService:
     def _writing(self, account: str, name: str) -> asyncio.Lock:
         return self._record_locks.setdefault((account, name), asyncio.Lock())
 
-    async def _store_zip(self, zip_file: bytes, operation: str) -> CodePackage:
-        if len(zip_file) > ZIP_LIMIT:
+    async def _store_zip(self, zip_file: bytes, operation: str, direct: bool) -> CodePackage:
+        if direct and len(zip_file) > ZIP_LIMIT:
             raise RequestEntityTooLarge(
                 f"Request must be smaller than 69905067 bytes for the {operation} operation"
             )
-        return await asyncio.to_thread(self.code.put_zip, zip_file, operation)
+        return await asyncio.to_thread(self.code.put_zip, zip_file, operation, direct)
 
     def _collect_later(self, code_key: str, delay_s: float) -> None:
         """Collect after in-flight invocations of the old code can have finished."""
@@ -232,9 +232,10 @@ class FunctionService:
         variables = (p.get("Environment") or {}).get("Variables")
         check_environment(variables)
         name, _, _ = parse_function_name(p["FunctionName"])
-        zip_file = await self._code_from(account, p.get("Code") or {})
+        code = p.get("Code") or {}
+        zip_file = await self._code_from(account, code)
         async with self._code_lock:
-            package = await self._store_zip(zip_file, "CreateFunction")
+            package = await self._store_zip(zip_file, "CreateFunction", _direct(code))
             return await self._create(account, p, name, package, variables)
 
     async def _create(
@@ -360,7 +361,7 @@ class FunctionService:
         record = await self._record(account, p["FunctionName"])
         zip_file = await self._code_from(account, p)
         async with self._code_lock:
-            package = await self._store_zip(zip_file, "UpdateFunctionCode")
+            package = await self._store_zip(zip_file, "UpdateFunctionCode", _direct(p))
         key = package.directory.name
         try:
             if p.get("DryRun"):
@@ -473,3 +474,8 @@ class FunctionService:
                 "FunctionCount": len(records),
             },
         }
+
+
+def _direct(code: dict[str, Any]) -> bool:
+    """A package uploaded in the request (not read from S3): the 50 MB limit applies."""
+    return not (code.get("S3Bucket") or code.get("S3Key"))

@@ -72,9 +72,15 @@ class CodeStore:
                 if path.lstat().st_mtime < cutoff:
                     (shutil.rmtree if path.is_dir() else os.unlink)(path)
 
-    def put_zip(self, data: bytes, operation: str = "CreateFunction") -> CodePackage:
-        """Store a package once per content; ``operation`` only words the 413 message."""
-        if len(data) > self.max_zip_size:  # AWS: 413, the limit base64-encoded (apex/up#222)
+    def put_zip(
+        self, data: bytes, operation: str = "CreateFunction", direct: bool = True
+    ) -> CodePackage:
+        """Store a package once per content; ``operation`` only words the 413 message.
+        A package from S3 (``direct`` False) is not held to the 50 MB of a direct upload,
+        only to the 250 MB unzipped, as on AWS."""
+        if not direct and len(data) > self.max_unzipped_size:
+            raise InvalidParameterValue(TOO_BIG.format(self.max_unzipped_size))
+        if direct and len(data) > self.max_zip_size:  # AWS: 413, the limit base64-encoded
             encoded = -(-4 * self.max_zip_size // 3)
             raise RequestEntityTooLarge(
                 f"Request must be smaller than {encoded} bytes for the {operation} operation"
