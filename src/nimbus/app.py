@@ -284,7 +284,7 @@ class Nimbus:
             Urls(config.endpoint_url),
             self.sns_http,
             self.async_invoke.accept,
-            getattr(self, "sqs", None),
+            self.sqs,
         )
         sns_service = SnsService(SnsStore(self.db), sns_deliveries, config.region)
         await sns_service.start()
