@@ -432,3 +432,18 @@ def test_overwrite_during_a_download(s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="moving", Body=new)
     assert first + stream.read() == old
     assert s3.get_object(Bucket=bucket, Key="moving")["Body"].read() == new
+
+
+def test_a_path_that_is_not_utf8_is_an_invalid_bucket_name(server: NimbusServer) -> None:
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    keys = server.credentials
+    request = AWSRequest(method="GET", url=server.endpoint + "/%FF%FE/key")
+    S3SigV4Auth(
+        Credentials(keys["access_key_id"], keys["secret_access_key"]), "s3", "us-east-1"
+    ).add_auth(request)
+    prepared = request.prepare()
+    status, _, body = http(prepared.url, headers=dict(prepared.headers))
+    assert status == 400 and xml_error(body)["Code"] == "InvalidBucketName"

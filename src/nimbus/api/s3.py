@@ -20,6 +20,7 @@ from nimbus.errors import (
     AuthFailure,
     IncompleteBody,
     InvalidArgument,
+    InvalidBucketName,
     KeyTooLong,
     NimbusError,
     S3AccessDenied,
@@ -196,7 +197,10 @@ def split_path(raw_path: str, host_bucket: str | None) -> tuple[str | None, str 
         key_part: str | None = path
     else:
         name, slash, rest = path.partition("/")
-        bucket = unquote(name, errors="strict") or None
+        try:
+            bucket = unquote(name, errors="strict") or None
+        except UnicodeDecodeError:  # not a bucket name S3 could have
+            raise InvalidBucketName() from None
         key_part = rest if slash else None
     if bucket is None or not key_part:
         return bucket, None
