@@ -29,6 +29,7 @@ from nimbus.services.accounts import RootCredentials, ensure_root, server_secret
 from nimbus.services.async_invoke import AsyncConfig, AsyncInvokeService, lambda_deliverer
 from nimbus.services.bus_destination import bus_deliverer
 from nimbus.services.codeurls import CodeUrlSigner
+from nimbus.services.concurrency import FunctionConcurrency
 from nimbus.services.destinations import Destinations
 from nimbus.services.event_config import EventConfigService
 from nimbus.services.function_urls import FunctionUrls
@@ -313,7 +314,14 @@ class Nimbus:
         register_multipart(self.s3_api, multipart)
         functions.objects = self.s3
         adapters: dict[str, ServiceAdapter] = {
-            "lambda": LambdaApi(functions, invoke, event_config, function_urls, self.mappings),
+            "lambda": LambdaApi(
+                functions,
+                invoke,
+                event_config,
+                function_urls,
+                self.mappings,
+                FunctionConcurrency(functions),
+            ),
             "logs": logs_api(LogsService(log_store, config.region)),
             "nimbus": nimbus_api(usage, routes),
             "events": events_api(rules),

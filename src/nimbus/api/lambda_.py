@@ -10,6 +10,7 @@ import botocore.session
 from nimbus.api.edge import ApiRequest
 from nimbus.errors import NimbusError, ValidationError
 from nimbus.protocol import restjson, validate
+from nimbus.services.concurrency import FunctionConcurrency
 from nimbus.services.event_config import EventConfigService
 from nimbus.services.function_urls import FunctionUrls
 from nimbus.services.functions import FunctionService
@@ -31,6 +32,7 @@ class LambdaApi:
         event_config: EventConfigService,
         urls: FunctionUrls | None = None,
         mappings: MappingService | None = None,
+        concurrency: FunctionConcurrency | None = None,
     ) -> None:
         model = botocore.session.get_session().get_service_model("lambda")
         self.codec = restjson.RestJsonCodec(model)
@@ -65,6 +67,14 @@ class LambdaApi:
                 }
             )
 
+        if concurrency is not None:
+            self.handlers.update(
+                {
+                    "PutFunctionConcurrency": concurrency.put,
+                    "GetFunctionConcurrency": concurrency.get,
+                    "DeleteFunctionConcurrency": concurrency.delete,
+                }
+            )
         if mappings is not None:
             self.handlers.update(
                 {

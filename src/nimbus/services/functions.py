@@ -445,15 +445,26 @@ class FunctionService:
     async def _retag(
         self, account: str, resource: str, change: Callable[[dict[str, str]], dict[str, str]]
     ) -> None:
-        name = (await self._by_arn(account, resource)).name
-        async with self._writing(account, name):
-            record = await self.registry.get(account, name, self.config.region)
+        def retag(record: FunctionRecord) -> FunctionRecord:
             tags = change(dict(record.tags))
             if len(tags) > 50:
                 raise InvalidParameterValue("Number of tags exceeds resource tag limit.")
-            updated = msgspec.structs.replace(record, tags=tags)  # RevisionId stays
+            return msgspec.structs.replace(record, tags=tags)
+
+        await self.modify(account, resource, retag)
+
+    async def modify(
+        self, account: str, function: str, change: Callable[[FunctionRecord], FunctionRecord]
+    ) -> FunctionRecord:
+        """A change that keeps the RevisionId (tags, reserved concurrency), made under the
+        function's write lock; `change` may raise to refuse it."""
+        name = (await self._record(account, function)).name
+        async with self._writing(account, name):
+            record = await self.registry.get(account, name, self.config.region)
+            updated = change(record)
             if not await self.registry.replace(updated, record.revision_id):
                 raise ResourceConflict("The function was modified concurrently; retry.")
+            return updated
 
     async def list_tags(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         return {"Tags": dict((await self._by_arn(account, p["Resource"])).tags)}
