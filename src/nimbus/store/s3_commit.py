@@ -32,10 +32,11 @@ class GroupCommit:
         db: Database,
         what: str,
         before_commit: Callable[[], None] | None = None,
+        name: str = "s3-store",
     ) -> None:
         self.what = what  # for the log
         self.before_commit = before_commit  # blocking, on the writer thread, before BEGIN
-        self.writer = SqliteThread(db, "s3-store")
+        self.writer = SqliteThread(db, name)
         self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None

@@ -2,25 +2,24 @@
 `<data>/s3-multipart/<upload id>/`.
 
 A part is durable before its 2xx: its file is fsynced, then its row committed. Concurrent
-writes share one transaction (group commit, as store/events.py). A part's file has a
-unique name per attempt, so a re-upload of the same part number never overwrites the data
-the current row points at; the replaced file is removed after the commit. At start, files
-and directories no row points at (a crash between the two steps) are removed.
+writes share one transaction (store/s3_commit.GroupCommit, as object commits do). A part's
+file has a unique name per attempt, so a re-upload of the same part number never overwrites
+the data the current row points at; the replaced file is removed after the commit. At
+start, files and directories no row points at (a crash between the two steps) are removed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import secrets
 import shutil
+import sqlite3
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from sqlalchemy import (
@@ -34,19 +33,13 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    delete,
     func,
-    insert,
     or_,
     select,
 )
-from sqlalchemy.dialects.sqlite import insert as upsert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from nimbus.store.s3_commit import GroupCommit
 from nimbus.store.sqlite import Database
-
-log = logging.getLogger("nimbus.store")
-T = TypeVar("T")
 
 # The tables of migration 0008 (kept here: only this module reads or writes them).
 _meta = MetaData()
@@ -64,6 +57,8 @@ s3_uploads = Table(
     Column("checksum_type", String(16)),
     Column("attributes", Text, nullable=False),
 )
+UPLOAD_COLUMNS = tuple(column.name for column in s3_uploads.columns)
+
 s3_parts = Table(
     "s3_parts",
     _meta,
@@ -140,29 +135,32 @@ def new_upload_id() -> str:
     return f"{time.time_ns():016x}{secrets.token_hex(20)}"
 
 
-Operation = Callable[[AsyncConnection], Awaitable[Any]]
+_INSERT_UPLOAD = (
+    f"INSERT INTO s3_uploads ({', '.join(UPLOAD_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in UPLOAD_COLUMNS)})"
+)
+_UPSERT_PART = (
+    "INSERT INTO s3_parts (upload_id, part_number, size, etag, checksum, last_modified, file) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (upload_id, part_number) DO UPDATE SET "
+    "size = excluded.size, etag = excluded.etag, checksum = excluded.checksum, "
+    "last_modified = excluded.last_modified, file = excluded.file"
+)
 
 
 class UploadStore:
     def __init__(self, db: Database, root: Path) -> None:
         self.db = db
         self.root = root
-        self._pending: list[tuple[Operation, asyncio.Future[Any]]] = []
-        self._wake = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
+        self._commits = GroupCommit(db, "multipart operations", name="s3-multipart")
 
     # lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         await self._sweep()
-        self._flusher = asyncio.create_task(self._flush_forever())
+        await self._commits.start()
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-        await self._flush()
+        await self._commits.close()
 
     async def _sweep(self) -> None:
         """Remove part files and upload directories that no row points at."""
@@ -184,38 +182,6 @@ class UploadStore:
 
         await asyncio.to_thread(sweep)
 
-    # group commit ------------------------------------------------------------------------
-    async def _run(self, operation: Operation) -> Any:
-        """Run `operation` in the next shared transaction; its result once committed."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((operation, future))
-        self._wake.set()
-        return await future
-
-    async def _flush_forever(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self._flush()
-
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            results: list[Any] = []
-            try:
-                async with self.db.engine.begin() as c:
-                    for operation, _ in batch:
-                        results.append(await operation(c))
-            except Exception as error:
-                log.exception("could not commit %d multipart operations", len(batch))
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
-
     # uploads -----------------------------------------------------------------------------
     def directory(self, upload_id: str) -> Path:
         return self.root / upload_id
@@ -223,10 +189,10 @@ class UploadStore:
     async def create(self, upload: Upload) -> None:
         await asyncio.to_thread(self.directory(upload.upload_id).mkdir, exist_ok=True)
 
-        async def op(c: AsyncConnection) -> None:
-            await c.execute(insert(s3_uploads).values(upload.row()))
-
-        await self._run(op)
+        row = upload.row()
+        await self._commits.write(
+            lambda c: c.execute(_INSERT_UPLOAD, [row[name] for name in UPLOAD_COLUMNS])
+        )
 
     async def get(self, upload_id: str) -> Upload | None:
         async with self.db.engine.connect() as c:
@@ -238,12 +204,13 @@ class UploadStore:
     async def delete(self, upload_id: str) -> bool:
         """Forget the upload and remove its part files; False if it was not there."""
 
-        async def op(c: AsyncConnection) -> bool:
-            await c.execute(delete(s3_parts).where(s3_parts.c.upload_id == upload_id))
-            result = await c.execute(delete(s3_uploads).where(s3_uploads.c.upload_id == upload_id))
-            return bool(result.rowcount)
+        def op(c: sqlite3.Connection) -> bool:
+            c.execute("DELETE FROM s3_parts WHERE upload_id = ?", (upload_id,))
+            return (
+                c.execute("DELETE FROM s3_uploads WHERE upload_id = ?", (upload_id,)).rowcount > 0
+            )
 
-        found: bool = await self._run(op)
+        found: bool = await self._commits.write(op)
         await asyncio.to_thread(shutil.rmtree, self.directory(upload_id), True)
         return found
 
@@ -301,37 +268,20 @@ class UploadStore:
         """Record a part whose file is written and fsynced. False (and the file removed) if
         the upload is gone meanwhile; a part it replaces has its file removed."""
 
-        async def op(c: AsyncConnection) -> tuple[bool, str | None]:
-            exists = await c.scalar(
-                select(s3_uploads.c.upload_id).where(s3_uploads.c.upload_id == upload_id)
-            )
-            if exists is None:
+        def op(c: sqlite3.Connection) -> tuple[bool, str | None]:
+            found = c.execute("SELECT 1 FROM s3_uploads WHERE upload_id = ?", (upload_id,))
+            if found.fetchone() is None:
                 return False, None
-            old = await c.scalar(
-                select(s3_parts.c.file).where(
-                    s3_parts.c.upload_id == upload_id, s3_parts.c.part_number == part.number
-                )
-            )
-            statement = upsert(s3_parts).values(
-                upload_id=upload_id,
-                part_number=part.number,
-                size=part.size,
-                etag=part.etag,
-                checksum=part.checksum,
-                last_modified=part.last_modified,
-                file=part.file,
-            )
-            statement = statement.on_conflict_do_update(
-                index_elements=[s3_parts.c.upload_id, s3_parts.c.part_number],
-                set_={
-                    name: statement.excluded[name]
-                    for name in ("size", "etag", "checksum", "last_modified", "file")
-                },
-            )
-            await c.execute(statement)
-            return True, old
+            old = c.execute(
+                "SELECT file FROM s3_parts WHERE upload_id = ? AND part_number = ?",
+                (upload_id, part.number),
+            ).fetchone()
+            values = (upload_id, part.number, part.size, part.etag, part.checksum,
+                      part.last_modified, part.file)  # fmt: skip
+            c.execute(_UPSERT_PART, values)
+            return True, old[0] if old else None
 
-        stored, replaced = await self._run(op)
+        stored, replaced = await self._commits.write(op)
         stale = self.part_path(upload_id, part) if not stored else None
         if replaced is not None and replaced != part.file:
             stale = self.directory(upload_id) / replaced
