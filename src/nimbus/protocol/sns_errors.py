@@ -1,7 +1,8 @@
 """SNS' error codes (botocore's sns model: code + status), in Nimbus' one error tree.
 
-Kept beside the SNS code rather than in errors.py so that parallel work on errors.py
-does not collide; they are ordinary NimbusErrors (the edge and adapters render them).
+Ordinary NimbusErrors (the edge and adapters render them), in a module of their own
+because several share a name with SQS' errors in errors.py (EmptyBatchRequest,
+BatchEntryIdsNotDistinct ...) whose wire codes differ (SQS adds query-protocol codes).
 """
 
 from __future__ import annotations
