@@ -305,3 +305,26 @@ def sha256_b64(data: bytes) -> str:
 
 def not_found(name: str) -> str:
     return f"Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
+def log_lines(server: NimbusServer, function: str, marker: str) -> list[str]:
+    """The messages a function printed that start with `marker` (from its log files)."""
+    folder = server.data_dir / "logs" / f"aws_lambda_{function}"
+    lines: list[str] = []
+    for path in sorted(folder.glob("*.log")) if folder.exists() else []:
+        for line in path.read_text(errors="replace").splitlines():
+            message = line.partition("\t")[2]
+            if message.startswith(marker):
+                lines.append(message)
+    return lines
+
+
+def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
+    """The first truthy value of `predicate()`; AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s")

@@ -9,7 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e import ACCOUNT, REGION, NimbusServer, arn, create, error_of, make_zip, unique
+from e2e import (
+    ACCOUNT,
+    REGION,
+    NimbusServer,
+    arn,
+    create,
+    error_of,
+    log_lines,
+    make_zip,
+    unique,
+    wait_for,
+)
 
 FAST_RETRIES = {"NIMBUS_ASYNC_RETRY_DELAYS": "0.2,0.4"}
 
@@ -28,27 +39,6 @@ def handler(event, context):
     time.sleep(event.get("sleep", 0))
     return {"n": event["n"]}
 """
-
-
-def log_lines(server: NimbusServer, function: str, marker: str) -> list[str]:
-    folder = server.data_dir / "logs" / f"aws_lambda_{function}"
-    lines: list[str] = []
-    for path in sorted(folder.glob("*.log")) if folder.exists() else []:
-        for line in path.read_text(errors="replace").splitlines():
-            message = line.partition("\t")[2]
-            if message.startswith(marker):
-                lines.append(message)
-    return lines
-
-
-def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time
 import urllib.request
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,22 +14,12 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from e2e import NimbusServer
+from e2e import NimbusServer, log_lines, wait_for
 
 NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 CONFIRMATION_FIELDS = (
     "Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type",
 )  # fmt: skip
-
-
-def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s")
 
 
 class Recorder:
@@ -103,19 +92,8 @@ def verify(document: dict[str, Any], cert_key: str = "SigningCertURL") -> None:
     key.verify(base64.b64decode(document["Signature"]), canonical, padding.PKCS1v15(), algorithm)
 
 
-def printed(server: NimbusServer, function: str, marker: str) -> list[str]:
-    folder = server.data_dir / "logs" / f"aws_lambda_{function}"
-    lines: list[str] = []
-    for path in sorted(folder.glob("*.log")) if folder.exists() else []:
-        for line in path.read_text(errors="replace").splitlines():
-            message = line.partition("\t")[2]
-            if message.startswith(marker):
-                lines.append(message)
-    return lines
-
-
 def sink_events(server: NimbusServer, function: str, count: int) -> list[Any]:
     lines = wait_for(
-        lambda: (found := printed(server, function, "SINK ")) and len(found) >= count and found
+        lambda: (found := log_lines(server, function, "SINK ")) and len(found) >= count and found
     )
     return [json.loads(line[5:]) for line in lines]
