@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from nimbus.services.contracts import MessageAttributes
+
 log = logging.getLogger("nimbus.destinations")
 
 
@@ -75,7 +77,7 @@ class Destinations:
         return True
 
 
-def message_attributes(attributes: dict[str, str]) -> dict[str, dict[str, str]]:
+def message_attributes(attributes: dict[str, str]) -> MessageAttributes:
     """A DLQ's attributes as SQS/SNS message attributes (ErrorCode is a Number, as AWS')."""
     return {
         name: {"DataType": "Number" if name == "ErrorCode" else "String", "StringValue": value}

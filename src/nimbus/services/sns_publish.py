@@ -124,7 +124,7 @@ class Publisher:
         self, account: str, target_arn: str, body: bytes, attributes: dict[str, str]
     ) -> None:
         """destinations.Deliverer: an invocation record or a dead-lettered event."""
-        message_attributes: MessageAttributes = dict(destinations.message_attributes(attributes))
+        message_attributes = destinations.message_attributes(attributes)
         await self.publish_to_arn(
             account, target_arn, body.decode(errors="replace"), attributes=message_attributes
         )

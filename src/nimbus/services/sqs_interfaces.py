@@ -69,5 +69,5 @@ class QueueInterfaces(MessageOps):
             account,
             target_arn,
             body.decode("utf-8", "replace"),
-            dict(destinations.message_attributes(attributes)) or None,
+            destinations.message_attributes(attributes) or None,
         )
