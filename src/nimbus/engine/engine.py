@@ -133,7 +133,7 @@ class Engine:
             await zygote.start()
             if self._sdk and key not in self._sdk_compiling and not key.startswith("provided"):
                 self._sdk_compiling[key] = asyncio.create_task(
-                    sdk.compile_for(self._sdk, interpreter)
+                    sdk.compile_for(self._sdk, interpreter, zygote.cache_tag)
                 )
             self._zygotes[key] = zygote
             return zygote

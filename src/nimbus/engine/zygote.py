@@ -43,6 +43,7 @@ class ZygoteProcess:
         self._reader: asyncio.Task[None] | None = None
         self._children: set[int] = set()
         self.alive = False
+        self.cache_tag: str | None = None  # its Python's bytecode tag, e.g. "cpython-312"
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -63,12 +64,14 @@ class ZygoteProcess:
             hello = await asyncio.wait_for(loop.sock_recv(ours, 1 << 16), START_TIMEOUT_S)
         except TimeoutError:
             hello = b""
-        if not hello or json.loads(hello).get("op") != "ready":
+        ready = json.loads(hello) if hello else {}
+        if ready.get("op") != "ready":
             self.stop()
             raise ServiceError(
                 f"The {self.runtime} zygote ({self.interpreter}) failed to start; "
                 "see the server log for its error."
             )
+        self.cache_tag = ready.get("cache_tag")
         self.alive = True
         self._reader = asyncio.create_task(self._read_loop())
 

@@ -290,5 +290,12 @@ def main(spec_json):
         seccomp.prepare()
     gc.collect()
     gc.freeze()
-    zygote.send({"op": "ready", "pid": os.getpid(), "python": sys.version.split()[0]})
+    zygote.send(
+        {
+            "op": "ready",
+            "pid": os.getpid(),
+            "python": sys.version.split()[0],
+            "cache_tag": sys.implementation.cache_tag,  # bytecode of the SDK is made for it
+        }
+    )
     zygote.serve()

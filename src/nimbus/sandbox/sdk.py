@@ -81,14 +81,14 @@ def prepare(data_dir: Path) -> Path | None:
     return target
 
 
-async def compile_for(sdk_dir: Path, interpreter: str) -> None:
-    """Bytecode of the SDK for one runtime's Python, made once in the background: the folder
-    is read-only inside environments, so without it every cold start that imports boto3
-    compiles botocore again (most of a second)."""
-    version = await _version_tag(interpreter)
-    if version is None:
+async def compile_for(sdk_dir: Path, interpreter: str, cache_tag: str | None) -> None:
+    """Bytecode of the SDK for one runtime's Python (its `sys.implementation.cache_tag`, as
+    its zygote reported it), made once in the background: the folder is read-only inside
+    environments, so without it every cold start that imports boto3 compiles botocore
+    again (most of a second)."""
+    if cache_tag is None:
         return
-    marker = sdk_dir / f".compiled-{version}"
+    marker = sdk_dir / f".compiled-{cache_tag}"
     if marker.exists():
         return
     process = await asyncio.create_subprocess_exec(
@@ -114,16 +114,3 @@ async def compile_for(sdk_dir: Path, interpreter: str) -> None:
         marker.touch()
     else:
         log.warning("could not compile the SDK with %s (functions still work)", interpreter)
-
-
-async def _version_tag(interpreter: str) -> str | None:
-    process = await asyncio.create_subprocess_exec(
-        interpreter,
-        "-I",
-        "-c",
-        "import sys; print(sys.implementation.cache_tag)",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    out, _ = await process.communicate()
-    return out.decode().strip() or None if process.returncode == 0 else None
