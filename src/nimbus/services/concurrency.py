@@ -36,8 +36,8 @@ class FunctionConcurrency:
         return {"ReservedConcurrentExecutions": wanted}
 
     async def get(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
-        described = await self.functions.get_function(account, {"FunctionName": p["FunctionName"]})
-        return dict(described.get("Concurrency") or {})
+        reserved = (await self.functions.record(account, p["FunctionName"])).reserved_concurrency
+        return {} if reserved is None else {"ReservedConcurrentExecutions": reserved}
 
     async def delete(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         await self.functions.modify(

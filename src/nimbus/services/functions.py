@@ -82,7 +82,7 @@ class FunctionService:
         self._record_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     # helpers ----------------------------------------------------------------------------
-    async def _record(
+    async def record(
         self, account: str, function_name: str, qualifier: str | None = None
     ) -> FunctionRecord:
         name, qualifier, _ = parse_function_name(function_name, qualifier)
@@ -284,7 +284,7 @@ class FunctionService:
         return configuration(record)
 
     async def get_function(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
-        record = await self._record(account, p["FunctionName"], p.get("Qualifier"))
+        record = await self.record(account, p["FunctionName"], p.get("Qualifier"))
         out: dict[str, Any] = {
             "Configuration": configuration(record),
             "Code": {"RepositoryType": "S3", "Location": self.urls.url(record.code_key)},
@@ -296,7 +296,7 @@ class FunctionService:
         return out
 
     async def get_function_configuration(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
-        return configuration(await self._record(account, p["FunctionName"], p.get("Qualifier")))
+        return configuration(await self.record(account, p["FunctionName"], p.get("Qualifier")))
 
     async def list_functions(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         limit = p.get("MaxItems") or 50
@@ -358,7 +358,7 @@ class FunctionService:
         return updated
 
     async def update_function_code(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
-        record = await self._record(account, p["FunctionName"])
+        record = await self.record(account, p["FunctionName"])
         zip_file = await self._code_from(account, p)
         async with self._code_lock:
             package = await self._store_zip(zip_file, "UpdateFunctionCode", _direct(p))
@@ -385,7 +385,7 @@ class FunctionService:
     async def update_function_configuration(
         self, account: str, p: dict[str, Any]
     ) -> dict[str, Any]:
-        record = await self._record(account, p["FunctionName"])
+        record = await self.record(account, p["FunctionName"])
         check_limits(p)
         changes: dict[str, Any] = {}
         simple = {
@@ -420,7 +420,7 @@ class FunctionService:
         return await self._update(record, p.get("RevisionId"), **changes)
 
     async def delete_function(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
-        record = await self._record(account, p["FunctionName"], p.get("Qualifier"))
+        record = await self.record(account, p["FunctionName"], p.get("Qualifier"))
         async with self._writing(account, record.name):
             await self.registry.delete(account, record.name)
         await self.invoker.retire(record.arn)
@@ -429,7 +429,7 @@ class FunctionService:
 
     # tags ---------------------------------------------------------------------------------
     async def _by_arn(self, account: str, arn: str) -> FunctionRecord:
-        return await self._record(account, arn)
+        return await self.record(account, arn)
 
     async def tag_resource(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         await self._retag(account, p["Resource"], lambda tags: {**tags, **p["Tags"]})
@@ -458,7 +458,7 @@ class FunctionService:
     ) -> FunctionRecord:
         """A change that keeps the RevisionId (tags, reserved concurrency), made under the
         function's write lock; `change` may raise to refuse it."""
-        name = (await self._record(account, function)).name
+        name = (await self.record(account, function)).name
         async with self._writing(account, name):
             record = await self.registry.get(account, name, self.config.region)
             updated = change(record)
