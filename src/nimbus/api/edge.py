@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -25,6 +24,7 @@ from nimbus.errors import (
     RequestEntityTooLarge,
     UnrecognizedClient,
 )
+from nimbus.ids import random_uuid
 from nimbus.protocol import restjson, sigv4
 
 log = logging.getLogger("nimbus.edge")
@@ -33,7 +33,7 @@ Response = tuple[int, list[tuple[str, str]], bytes]
 Scope = dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ sets each field via object.__setattr__
 class ApiRequest:
     """An authenticated request, as every service adapter receives it."""
 
@@ -106,7 +106,7 @@ class Edge:
         self.extra_routes: dict[str, Callable[[Scope, bytes], Awaitable[Response]]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = str(uuid.uuid4())
+        request_id = random_uuid()
         response: StreamingResponse
         try:
             response = await self._dispatch(scope, receive, request_id)

@@ -3,7 +3,6 @@ URLs subscribers use (SigningCertURL, SubscribeURL, UnsubscribeURL) under /_nimb
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -12,6 +11,7 @@ import botocore.session
 
 from nimbus.api.edge import ApiRequest, Response, Scope
 from nimbus.errors import NimbusError, ValidationError
+from nimbus.ids import random_uuid
 from nimbus.protocol import awsquery, validate
 from nimbus.services.sns import SnsService
 from nimbus.services.sns_publish import Publisher
@@ -168,7 +168,7 @@ def public_route(
     model = botocore.session.get_session().get_service_model("sns")
 
     async def serve(scope: Scope, body: bytes) -> Response:
-        request_id = str(uuid.uuid4())
+        request_id = random_uuid()
         if scope["path"].endswith("/" + CERT_NAME):
             return 200, [("Content-Type", "application/x-pem-file")], cert_pem
         query = dict(parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True))

@@ -13,7 +13,7 @@ from nimbus.obs import logs
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024  # 6,291,456: the synchronous response limit
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Verdict:
     payload: bytes
     function_error: str | None  # "Unhandled" for every function-side failure

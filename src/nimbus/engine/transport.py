@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from nimbus.models import Invocation
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
     """What the runtime answered: a response, a function error, or an init error."""
 

@@ -109,8 +109,10 @@ class LogStore:
             return
         lines = text.splitlines()
         with self._lock:
-            recent = self._recent.setdefault(group, deque(maxlen=self._keep))
-            recent.extend(line + "\n" for line in lines)
+            recent = self._recent.get(group)
+            if recent is None:
+                recent = self._recent[group] = deque(maxlen=self._keep)
+            recent.extend(lines)
         key = (group, stream)
         fd = self._fds.get(key)
         if fd is None:
@@ -130,8 +132,8 @@ class LogStore:
                 self._fds[key] = fd
                 while len(self._fds) > self._max_open:  # close the least recently opened
                     os.close(self._fds.pop(next(iter(self._fds))))
-        stamp = str(int(time.time() * 1000))
-        os.write(fd, "".join(f"{stamp}\t{line}\n" for line in lines).encode())
+        stamp = f"{int(time.time() * 1000)}\t"
+        os.write(fd, (stamp + f"\n{stamp}".join(lines) + "\n").encode())
 
     def close(self) -> None:
         with self._lock:
@@ -141,7 +143,7 @@ class LogStore:
 
     def recent(self, group: str) -> list[str]:
         with self._lock:
-            return list(self._recent.get(group, ()))
+            return [line + "\n" for line in self._recent.get(group, ())]
 
     def groups(self) -> list[str]:
         if self._dir is None or not self._dir.exists():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -98,15 +99,12 @@ class RestJsonCodec:
         headers: dict[str, str],
         body: bytes,
     ) -> dict[str, Any]:
-        shape = operation.input_shape
+        plan = _input_plan(operation)
         params: dict[str, Any] = {}
-        if shape is None:
+        if plan is None:
             return params
-        payload_name = shape.serialization.get("payload")
-        body_members: dict[str, Shape] = {}
-        for name, member in shape.members.items():
-            location = member.serialization.get("location")
-            wire = member.serialization.get("name", name)
+        body_members: list[tuple[str, Shape]] = []
+        for name, member, location, wire in plan.members:
             if location == "uri":
                 if wire in path_params:
                     params[name] = path_params[wire]
@@ -114,23 +112,23 @@ class RestJsonCodec:
                 if wire in query:
                     params[name] = _from_text(member, query[wire])
             elif location == "header":
-                value = headers.get(wire.lower())
+                value = headers.get(wire)
                 if value is not None:
                     params[name] = _from_text(member, [value])
-            elif name == payload_name:
+            elif location == "payload":
                 if member.type_name == "blob":
                     params[name] = body
                 elif body:
                     params[name] = _from_json(member, _load(body))
             else:
-                body_members[name] = member
-        if body_members and body and payload_name is None:
+                body_members.append((name, member))
+        if body_members and body and not plan.has_payload:
             document = _load(body)
             if not isinstance(document, dict):
                 raise InvalidRequestContent(
                     "Could not parse request body into json: expected a JSON object"
                 )
-            for name, member in body_members.items():
+            for name, member in body_members:
                 if name in document:
                     params[name] = _from_json(member, document[name])
         return params
@@ -141,22 +139,20 @@ class RestJsonCodec:
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         status = int(operation.http.get("responseCode", 200))
         headers: list[tuple[str, str]] = []
-        shape = operation.output_shape
-        if shape is None:
+        plan = _output_plan(operation)
+        if plan is None:
             return status, headers, b""
-        payload_name = shape.serialization.get("payload")
         document: dict[str, Any] = {}
         body = b""
-        for name, member in shape.members.items():
-            if name not in output or output[name] is None:
+        for name, member, location, wire in plan.members:
+            value = output.get(name)
+            if value is None:
                 continue
-            value = output[name]
-            location = member.serialization.get("location")
             if location == "statusCode":
                 status = int(value)
             elif location == "header":
-                headers.append((member.serialization.get("name", name), _to_text(value)))
-            elif name == payload_name:
+                headers.append((wire, _to_text(value)))
+            elif location == "payload":
                 body = (
                     value if member.type_name == "blob" else orjson.dumps(_to_json(member, value))
                 )
@@ -164,10 +160,44 @@ class RestJsonCodec:
                 document[name] = _to_json(member, value)
         if status == 204:  # No Content (DeleteFunction): a body would corrupt the connection
             return status, headers, b""
-        if payload_name is None:
+        if not plan.has_payload:
             body = orjson.dumps(document)
             headers.append(("Content-Type", "application/json"))
         return status, headers, body
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """An input or output shape's members as the wire places them, worked out once per
+    operation: (name, shape, location, wire name), location "payload" for the member that
+    is the whole body and "" for a member of the JSON document."""
+
+    members: tuple[tuple[str, Shape, str, str], ...]
+    has_payload: bool
+
+
+def _plan(shape: StructureShape | None, lower_headers: bool) -> _Plan | None:
+    if shape is None:
+        return None
+    payload = shape.serialization.get("payload")
+    members = []
+    for name, member in shape.members.items():
+        location = member.serialization.get("location") or ("payload" if name == payload else "")
+        wire = member.serialization.get("name", name)
+        if location == "header" and lower_headers:
+            wire = wire.lower()
+        members.append((name, member, location, wire))
+    return _Plan(tuple(members), payload is not None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _input_plan(operation: OperationModel) -> _Plan | None:
+    return _plan(operation.input_shape, lower_headers=True)  # requests' names: lower case
+
+
+@functools.lru_cache(maxsize=1024)
+def _output_plan(operation: OperationModel) -> _Plan | None:
+    return _plan(operation.output_shape, lower_headers=False)
 
 
 def _load(body: bytes) -> Any:

@@ -41,6 +41,16 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+@functools.lru_cache(maxsize=4096)
+def _members(shape: StructureShape) -> tuple[tuple[str, Shape, str, bool], ...]:
+    """(name, shape, name as AWS prints it, required) of each member: worked out once per
+    shape, not on every request."""
+    required = set(shape.required_members)
+    return tuple(
+        (name, member, _camel(name), name in required) for name, member in shape.members.items()
+    )
+
+
 def validation_errors(shape: Shape, value: Any, path: str = "") -> list[str]:
     """Every constraint `value` breaks, in AWS' phrasing (empty when valid)."""
     errors: list[str] = []
@@ -66,12 +76,15 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
         if not isinstance(value, dict):
             _fail(errors, shape, value, path, "Member must be a structure")
             return
-        for name, member in shape.members.items():
-            child = f"{path}.{_camel(name)}" if path else _camel(name)
-            if name in shape.required_members and value.get(name) is None:
-                _fail(errors, member, None, child, "Member must not be null")
+        for name, member, camel, required in _members(shape):
+            item = value.get(name)
+            if item is None and not required:
                 continue
-            _check(member, value.get(name), child, errors)
+            child = f"{path}.{camel}" if path else camel
+            if item is None:
+                _fail(errors, member, None, child, "Member must not be null")
+            else:
+                _check(member, item, child, errors)
         return
     if isinstance(shape, ListShape):
         if not isinstance(value, list):

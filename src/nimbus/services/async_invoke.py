@@ -15,13 +15,13 @@ import contextlib
 import datetime as dt
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from nimbus.errors import NimbusError, ResourceNotFound, TooManyRequests
+from nimbus.ids import random_uuid
 from nimbus.models import FunctionRecord, Invocation
 from nimbus.services.destinations import Destinations
 from nimbus.services.registry import FunctionRegistry
@@ -78,7 +78,7 @@ class AsyncInvokeService:
         """Make the event durable; returns its request id. The 202 may follow."""
         now = time.time()
         event = AsyncEvent(
-            request_id or str(uuid.uuid4()), account, function, qualifier, payload, now, 0, now
+            request_id or random_uuid(), account, function, qualifier, payload, now, 0, now
         )
         await self.queue.enqueue(event)
         self._kick.set()

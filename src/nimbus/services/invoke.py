@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import uuid
 from typing import Any, Protocol
 
 import orjson
@@ -16,6 +15,7 @@ from nimbus.errors import (
     ResourceConflict,
     ResourceNotFound,
 )
+from nimbus.ids import random_uuid
 from nimbus.models import Invocation
 from nimbus.services.names import parse_function_name
 from nimbus.services.registry import FunctionRegistry
@@ -85,7 +85,7 @@ class InvokeService:
         if payload:
             _check_json(payload)
         invocation = Invocation(
-            request_id=str(uuid.uuid4()),
+            request_id=random_uuid(),
             payload=payload or b"{}",
             invoked_arn=record.arn if qualifier is None else f"{record.arn}:{qualifier}",
             client_context=_client_context(p.get("ClientContext")),

@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import uuid
 from typing import Any
 
 import orjson
 
+from nimbus.ids import random_uuid
 from nimbus.protocol import sns_checks, sns_filter, sns_message
 from nimbus.protocol.sns_errors import (
     BatchEntryIdsNotDistinct,
@@ -191,5 +191,5 @@ def _prepare(topic_arn: str, params: dict[str, Any], timestamp: str) -> Notifica
     structure = sns_checks.check_message(message, params.get("MessageStructure"), size)
     assert message is not None
     return Notification(
-        str(uuid.uuid4()), topic_arn, message, timestamp, subject, attributes, structure
+        random_uuid(), topic_arn, message, timestamp, subject, attributes, structure
     )

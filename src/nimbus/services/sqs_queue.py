@@ -82,15 +82,6 @@ def _new_receipt(message: Message, rng: random.Random) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def new_message_id(rng: random.Random) -> str:
-    """A random (version 4) UUID, as AWS' message ids are; uuid.uuid4() reads
-    /dev/urandom each time, which was a sixth of a batch send's CPU."""
-    n = rng.getrandbits(128)
-    n = (n & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
-    h = f"{n:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 class Queue:
     def __init__(
         self,

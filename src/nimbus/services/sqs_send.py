@@ -11,9 +11,10 @@ from typing import Any
 import orjson
 
 from nimbus.errors import SqsInvalidParameterValue, SqsMissingParameter
+from nimbus.ids import random_uuid
 from nimbus.protocol.sqs_md5 import md5_of_attributes, md5_of_body
 from nimbus.services.sqs_messages import check_attributes, check_body, to_json, wire_attributes
-from nimbus.services.sqs_queue import Message, Queue, new_message_id
+from nimbus.services.sqs_queue import Message, Queue
 
 
 @dataclass
@@ -87,7 +88,7 @@ def prepare(queue: Queue, entry: dict[str, Any], sender: str, now: float) -> Pre
         if original is not None:
             return Prepared(original, True, key)
     message = Message(
-        new_message_id(queue.rng),
+        random_uuid(queue.rng),
         body,
         md5_of_body(body),
         attributes,

@@ -13,13 +13,13 @@ import hashlib
 import logging
 import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
 import orjson
 
 from nimbus.errors import NimbusError, RequestTooLarge, TooManyRequests
+from nimbus.ids import random_uuid
 from nimbus.models import FunctionRecord, FunctionSpec, Invocation
 from nimbus.protocol import apigw
 from nimbus.services.routes import Routes
@@ -119,7 +119,7 @@ class Gateway:
                 return apigw.error_response(500)
             result = await self.invoker.invoke(
                 self.functions.spec(self.functions.live(record)),
-                Invocation(request_id=str(uuid.uuid4()), payload=event, invoked_arn=record.arn),
+                Invocation(request_id=random_uuid(), payload=event, invoked_arn=record.arn),
             )
         except TooManyRequests:
             return apigw.error_response(429)

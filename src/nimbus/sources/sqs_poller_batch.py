@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from nimbus.errors import NimbusError, TooManyRequests
+from nimbus.ids import random_uuid
 from nimbus.models import Invocation
 from nimbus.protocol import event_pattern, sqs_event
 from nimbus.services.contracts import QueueConsumer, ReceivedMessage
@@ -139,7 +139,7 @@ class BatchRunner:
                 )
                 spec = self.registry.spec(self.registry.live(record))
                 invocation = Invocation(
-                    request_id=str(uuid.uuid4()), payload=payload, invoked_arn=settings.function_arn
+                    request_id=random_uuid(), payload=payload, invoked_arn=settings.function_arn
                 )
                 result = await self.invoker.invoke(spec, invocation)
                 break

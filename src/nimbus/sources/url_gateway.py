@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import orjson
 
 from nimbus.errors import AuthFailure, NimbusError, RequestTooLarge, TooManyRequests
+from nimbus.ids import random_uuid
 from nimbus.models import Invocation
 from nimbus.protocol import apigw, function_url, sigv4
 from nimbus.services.function_urls import FunctionUrls, UrlTarget
@@ -72,7 +72,7 @@ class UrlGateway:
         self, scope: Scope, receive: Receive, resolved: tuple[str, str, str]
     ) -> apigw.HttpResponse:
         url_id, wire_path, path = resolved
-        request_id = str(uuid.uuid4())
+        request_id = random_uuid()
         try:
             response = await self._handle(scope, receive, url_id, wire_path, path, request_id)
         except Exception:
