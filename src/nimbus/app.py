@@ -59,12 +59,13 @@ from nimbus.sources.url_gateway import UrlGateway
 from nimbus.store.code import CodeStore
 from nimbus.store.events import EventInvokeConfigs, EventQueue
 from nimbus.store.mappings import MappingStore
+from nimbus.store.metering import MeteringWriter
 from nimbus.store.objects import ObjectStore
 from nimbus.store.rules import RuleStore
 from nimbus.store.s3_notifications import NotificationStore
 from nimbus.store.s3_uploads import UploadStore
 from nimbus.store.sns import SnsStore
-from nimbus.store.sqlite import Database, MeteringWriter
+from nimbus.store.sqlite import Database
 from nimbus.store.sqs import SqsStore
 
 log = logging.getLogger("nimbus")

@@ -416,6 +416,30 @@ def test_date_header_instead_of_x_amz_date() -> None:
     verify(request, SECRET, info.signed_at or _now())
 
 
+@pytest.mark.parametrize(
+    "separator", [", ", ",", " ,  ", ",\t"], ids=["sdk", "no-space", "spaces", "tab"]
+)
+def test_authorization_written_unusually_still_verifies(separator: str) -> None:
+    """The regex fast path takes what SDKs send; anything else, the general parser."""
+    request = _received(_sign({}))
+    authorization = dict(request.headers)["Authorization"]
+    unusual = authorization.replace(", ", separator)
+    headers = [(k, unusual if k == "Authorization" else v) for k, v in request.headers]
+    changed = dataclasses.replace(request, headers=headers)
+    assert parse_request(changed) == parse_request(request)
+    verify(changed, SECRET, _now())
+    tampered = unusual.replace("Signature=", "Signature=0")
+    headers = [(k, tampered if k == "Authorization" else v) for k, v in request.headers]
+    with pytest.raises(InvalidSignature):
+        verify(dataclasses.replace(request, headers=headers), SECRET, _now())
+
+
+def test_x_amz_date_must_be_ascii_digits() -> None:
+    """\\d would match other scripts' digits; the date is signed as sent, so they must fail."""
+    with pytest.raises(IncompleteSignature, match="ISO-8601"):
+        parse_request(_header_signed_at("2024010\u0661T000000Z"))
+
+
 # --- Errors, worded as AWS words them.
 
 

@@ -124,19 +124,14 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
 
 def _scalar(shape: Shape, value: Any) -> list[str]:
     """The constraints a string, number, boolean or blob breaks ("have length ...")."""
-    meta = shape.metadata
     kind = shape.type_name
     if kind == "string":
         if not isinstance(value, str):
             return ["be a string"]
-        broken = _length(meta, len(value))
-        pattern = meta.get("pattern")
-        if pattern and not _compiled(pattern).fullmatch(value):
-            broken.append(f"satisfy regular expression pattern: {pattern}")
-        enum = shape.enum
-        if enum and value not in enum:
-            broken.append(f"satisfy enum value set: [{', '.join(enum)}]")
-        return broken
+        if len(value) <= 256 and not shape.metadata.get("sensitive"):
+            return list(_string(shape, value))  # names, ARNs, enums: they come again and again
+        return list(_string.__wrapped__(shape, value))
+    meta = shape.metadata
     if kind in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
             return ["be an integer"]
@@ -151,6 +146,19 @@ def _scalar(shape: Shape, value: Any) -> list[str]:
     if kind == "blob":
         return _length(meta, len(value))
     return []
+
+
+@functools.lru_cache(maxsize=4096)
+def _string(shape: Shape, value: str) -> tuple[str, ...]:
+    meta = shape.metadata
+    broken = _length(meta, len(value))
+    pattern = meta.get("pattern")
+    if pattern and not _compiled(pattern).fullmatch(value):
+        broken.append(f"satisfy regular expression pattern: {pattern}")
+    enum = shape.enum
+    if enum and value not in enum:
+        broken.append(f"satisfy enum value set: [{', '.join(enum)}]")
+    return tuple(broken)
 
 
 def _length(meta: dict[str, Any], size: int) -> list[str]:

@@ -13,7 +13,7 @@ import sys
 import traceback
 
 from . import logsetup
-from .channel import ERROR, INIT_ERROR, INVOKE, READY, RESPONSE, encode, receive
+from .channel import ERROR, INIT_ERROR, INVOKE, READY, RESPONSE, FrameReader, encode, receive
 from .context import LambdaContext
 
 UNHANDLED_WARNING = (
@@ -200,10 +200,11 @@ def run(sock, handler_name):
         sock.sendall(encode(INIT_ERROR, {"type": error["errorType"]}, json.dumps(error).encode()))
         os._exit(1)
     encoder = _encoder()
+    frames = FrameReader(sock)
     sock.sendall(encode(READY, None))
     while True:
         try:
-            kind, header, body = receive(sock)
+            kind, header, body = frames.receive()
         except EOFError:
             os._exit(0)
         if kind == INVOKE:

@@ -36,8 +36,33 @@ def _recv_exact(sock, size):
     return bytes(buf)
 
 
+class FrameReader:
+    """Reads frames off the channel: one recv for a whole small frame (the usual event),
+    exact reads for the rest of a large one."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buffer = b""
+
+    def receive(self):
+        """Blocking read of one frame -> (kind, header dict, body bytes)."""
+        data = self.buffer
+        while len(data) < PREFIX.size:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("runtime channel closed")
+            data += chunk
+        kind, head_len, body_len = PREFIX.unpack_from(data)
+        end = PREFIX.size + head_len + body_len
+        if len(data) < end:
+            data += _recv_exact(self.sock, end - len(data))
+        self.buffer = data[end:]
+        head = data[PREFIX.size : PREFIX.size + head_len]
+        return kind, (json.loads(head) if head else {}), data[PREFIX.size + head_len : end]
+
+
 def receive(sock):
-    """Blocking read of one frame -> (kind, header dict, body bytes)."""
+    """One frame from a socket that carries nothing else (no read-ahead)."""
     kind, head_len, body_len = PREFIX.unpack(_recv_exact(sock, PREFIX.size))
     head = _recv_exact(sock, head_len) if head_len else b""
     body = _recv_exact(sock, body_len) if body_len else b""

@@ -24,17 +24,15 @@ from sqlalchemy.dialects.sqlite import insert as upsert
 from nimbus.store.schema import async_events
 from nimbus.store.schema import event_invoke_configs as t
 from nimbus.store.sqlite import Database
-from nimbus.store.writer import SqliteThread, transaction
+from nimbus.store.writer import SqliteThread, json_insert, json_rows, transaction
 
 log = logging.getLogger("nimbus.store")
 _COLUMNS = (
     "id", "account_id", "function", "qualifier", "payload", "received", "attempts", "due",
     "last_error",
 )  # fmt: skip
-_INSERT = (
-    f"INSERT INTO async_events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
-)
-_DELETE = "DELETE FROM async_events WHERE id = ?"
+_INSERT = json_insert("async_events", _COLUMNS)
+_DELETE = "DELETE FROM async_events WHERE id IN (SELECT value FROM json_each(?))"
 _DUE = f"SELECT {', '.join(_COLUMNS)} FROM async_events WHERE due <= ? ORDER BY due LIMIT ?"
 _RETRY = "UPDATE async_events SET attempts = ?, due = ?, last_error = ? WHERE id = ?"
 
@@ -180,9 +178,9 @@ def _commit(c: sqlite3.Connection, *, rows: list[tuple[Any, ...]], gone: list[tu
 
     def work(c: sqlite3.Connection) -> None:
         if rows:
-            c.executemany(_INSERT, rows)
+            c.execute(_INSERT, json_rows(rows))
         if gone:
-            c.executemany(_DELETE, gone)
+            c.execute(_DELETE, json_rows([event_id for (event_id,) in gone]))
 
     transaction(c, work)
 

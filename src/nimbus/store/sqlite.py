@@ -1,13 +1,12 @@
 """The embedded state store: SQLite (WAL, one writer) through SQLAlchemy Core + aiosqlite.
 
 Schema changes go through Alembic (migrations/), so the same code can later run on
-PostgreSQL. Hot-path writes (metering) are batched by `MeteringWriter`.
+PostgreSQL. Hot-path writes (metering, queues, objects) run on plain sqlite3 threads
+(store/writer.py) against the same file.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from sqlalchemy import Connection, event, func, insert, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from nimbus.models import FunctionRecord, InvocationRecord
+from nimbus.models import FunctionRecord
 from nimbus.store.schema import access_keys, accounts, functions, invocations
 
 log = logging.getLogger("nimbus.store")
@@ -185,12 +184,6 @@ class Database:
         return [_decode_function(row) for row in rows]
 
     # metering ----------------------------------------------------------------------------
-    async def insert_invocations(self, rows: list[tuple[Any, ...]]) -> None:
-        """Rows in METERING_COLUMNS order; plain executemany (no SQL compilation per batch:
-        this runs every 50 ms under load)."""
-        async with self.engine.begin() as c:
-            await c.exec_driver_sql(_INSERT_INVOCATION, rows)
-
     async def usage(self, account_id: str, since: float) -> dict[str, float]:
         query = select(
             func.count(),
@@ -218,79 +211,3 @@ class Database:
         async with self.engine.connect() as c:
             rows = (await c.execute(query)).all()
         return [{"function": r[0], "requests": int(r[1]), "gb_seconds": float(r[2])} for r in rows]
-
-
-METERING_COLUMNS = (
-    "account_id",
-    "request_id",
-    "function",
-    "version",
-    "start",
-    "duration_ms",
-    "billed_ms",
-    "memory_mb",
-    "max_memory_mb",
-    "gb_seconds",
-    "init_ms",
-    "cold",
-    "outcome",
-)
-_INSERT_INVOCATION = (
-    f"INSERT INTO invocations ({', '.join(METERING_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in METERING_COLUMNS)})"
-)
-
-
-class MeteringWriter:
-    """Batches invocation records into one transaction every `interval_s` (the hot path
-    never waits for SQLite)."""
-
-    def __init__(self, db: Database, interval_s: float = 0.05) -> None:
-        self._db = db
-        self._pending: list[tuple[Any, ...]] = []
-        self._interval = interval_s
-        self._task: asyncio.Task[None] | None = None
-
-    def record(self, r: InvocationRecord) -> None:
-        self._pending.append(
-            (
-                r.account,
-                r.request_id,
-                r.function,
-                r.version,
-                r.start,
-                r.duration_ms,
-                r.billed_ms,
-                r.memory_mb,
-                r.max_memory_mb,
-                r.gb_seconds,
-                r.init_ms,
-                r.cold,
-                r.outcome,
-            )
-        )
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            await self.flush()
-
-    async def flush(self) -> None:
-        if not self._pending:
-            return
-        batch, self._pending = self._pending, []
-        try:
-            await self._db.insert_invocations(batch)
-        except Exception:
-            log.exception("could not store %d metering records; will retry", len(batch))
-            self._pending[:0] = batch
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.flush()

@@ -15,9 +15,11 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+
+import orjson
 
 from nimbus.store.sqlite import Database
 
@@ -97,3 +99,19 @@ def transaction(c: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) 
             c.execute("ROLLBACK")
         raise
     return result
+
+
+def json_insert(table: str, columns: Sequence[str]) -> str:
+    """An INSERT of many rows in ONE statement: its parameter is a JSON array of rows,
+    which SQLite unpacks itself (json_each).
+
+    executemany steps once per row, and the sqlite3 module gives up and retakes the GIL
+    around every step: with the event loop busy, each retake waits for the loop to yield
+    it. Under load that convoy cost the invoke path a quarter of its throughput."""
+    values = ", ".join(f"value->>{i}" for i in range(len(columns)))
+    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM json_each(?)"
+
+
+def json_rows(rows: Sequence[Sequence[Any]]) -> tuple[bytes]:
+    """The parameter of a json_insert (or of `... IN (SELECT value FROM json_each(?))`)."""
+    return (orjson.dumps(rows),)
