@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import textwrap
@@ -82,6 +83,25 @@ class EngineHarness:
     def invoke(self, spec: FunctionSpec, payload: bytes = b"{}", **fields: Any) -> InvokeResult:
         invocation = Invocation(request_id=str(uuid.uuid4()), payload=payload, **fields)
         return self.run(self.engine.invoke(spec, invocation))
+
+    def invoke_many(
+        self, spec: FunctionSpec, events: list[Any], concurrency: int = 8
+    ) -> list[InvokeResult]:
+        """Invoke once per event (JSON), `concurrency` at a time; results in event order."""
+
+        async def all_of() -> list[InvokeResult]:
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one(event: Any) -> InvokeResult:
+                async with gate:
+                    invocation = Invocation(
+                        request_id=str(uuid.uuid4()), payload=json.dumps(event).encode()
+                    )
+                    return await self.engine.invoke(spec, invocation)
+
+            return list(await asyncio.gather(*(one(e) for e in events)))
+
+        return self.run(all_of(), timeout=120)
 
     def close(self) -> None:
         self.run(self.engine.close())

@@ -110,6 +110,7 @@ def serve(host: str, port: int, data_dir: Path, auth: str, gateway_port: int = 8
             access_log=False,
             timeout_graceful_shutdown=30,
             proxy_headers=False,  # not behind a proxy: one middleware less per request
+            server_header=False,  # AWS sends no "server: uvicorn"; one header less per reply
         )
     )
     # One server, one lifespan, two listening sockets: the AWS APIs and the HTTP gateway

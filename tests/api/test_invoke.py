@@ -77,6 +77,25 @@ def test_log_tail(lam: Any, echo: str) -> None:
     assert report["id"] == request_id
 
 
+def test_each_tail_holds_its_own_last_line(lam: Any, echo: str) -> None:
+    """Through the server's event loop (uvloop), 8 at a time: what a function prints just
+    before it returns is in its own log tail, never another's."""
+
+    def call(i: int) -> tuple[str, str]:
+        mark = f"mark-{i:04d}"
+        response = lam.invoke(
+            FunctionName=echo,
+            Payload=json.dumps({"action": "print", "n": 1, "fill": mark}),
+            LogType="Tail",
+        )
+        return mark, base64.b64decode(response["LogResult"]).decode()
+
+    with ThreadPoolExecutor(8) as pool:
+        for mark, tail in pool.map(call, range(120)):
+            marks = re.findall(r"mark-\d{4}", tail)
+            assert marks == [mark], tail
+
+
 def test_log_tail_is_the_last_4kb(lam: Any, echo: str) -> None:
     response = lam.invoke(
         FunctionName=echo,

@@ -41,6 +41,31 @@ def test_logs_are_stored_per_stream(engine: EngineHarness) -> None:
     assert f"START RequestId: {result.record.request_id}" in text and "kept\n" in text
 
 
+def test_output_written_just_before_returning_is_in_that_invocation(
+    engine: EngineHarness,
+) -> None:
+    """The engine does not re-read the pipe after an answer (the event loop has by then):
+    every invocation's last words must still be its own, alone or 8 at a time."""
+    spec = engine.deploy(
+        """
+        import sys
+        def handler(event, context):
+            sys.stdout.write("x" * event["pad"] + "|" + event["id"] + "\\n")
+            sys.stderr.write("err " + event["id"] + "\\n")
+            return event["id"]
+    """,
+        timeout_s=10.0,
+    )
+    events = [{"id": f"m{i:04d}", "pad": 70_000 if i % 25 == 0 else 0} for i in range(200)]
+    results = engine.invoke_many(spec, events, concurrency=8)
+    for event, result in zip(events, results, strict=True):
+        mark = event["id"]
+        assert result.payload == f'"{mark}"'.encode()
+        assert f"|{mark}\n" in result.log and f"err {mark}\n" in result.log, result.log[-300:]
+        others = [e["id"] for e in events if e["id"] != mark and f"|{e['id']}\n" in result.log]
+        assert not others
+
+
 def test_large_output_is_captured_without_blocking(engine: EngineHarness) -> None:
     spec = engine.deploy(
         """

@@ -278,6 +278,7 @@ class Engine:
         failed_init = env.doomed  # INIT failed or the process died during INIT
         wall_start = time.time()
         started = time.perf_counter()
+        answered = False  # the runtime answered over its channel (output already read)
         if failed_init:
             answer = env.init_answer
             if answer is None:
@@ -297,6 +298,7 @@ class Engine:
             try:
                 answer = await env.transport.invoke(invocation)
                 verdict = outcomes.from_answer(answer)
+                answered = True
             except EnvironmentGone:
                 await env.exited  # OOM/timeout/exit status are known once it is reaped
                 verdict = outcomes.from_death(env, request_id)
@@ -331,7 +333,7 @@ class Engine:
             tail = logs.end_line(request_id) + logs.report_line(record)
         # INIT output precedes START in the stream; when INIT failed it is also this
         # invocation's own log (it says why).
-        middle = (init_output if failed_init else "") + env.logs.take()
+        middle = (init_output if failed_init else "") + env.logs.take(drain=not answered)
         text = head + middle + tail + verdict.trailer
         self.logs.write(
             spec.log_group_name, env.stream, ("" if failed_init else init_output) + text

@@ -41,10 +41,16 @@ class LogPipe:
                 del self._buffer[:excess]
                 self._dropped += excess
 
-    def take(self) -> str:
+    def take(self, drain: bool = True) -> str:
         """Everything written since the last take (reads what is already in the pipe first:
-        output written before the runtime answered is always in the kernel buffer by then)."""
-        self._read_available()
+        output written before the runtime answered is always in the kernel buffer by then).
+
+        drain=False skips that read when the runtime has just answered over its channel:
+        the output was written before the answer, so the event loop saw the pipe readable
+        no later than the channel, and ran the reader before resuming the caller (both
+        uvloop and asyncio run every ready fd's callback before the tasks they wake)."""
+        if drain:
+            self._read_available()
         data = bytes(self._buffer)
         self._buffer.clear()
         prefix = ""
