@@ -185,10 +185,7 @@ class Edge:
         if getattr(adapter, "streams_body", False):
             streaming = cast(StreamingAdapter, adapter)
             return await self._stream(streaming, request, info, receive, request_id, _client(scope))
-        body = await _read_body(receive)
-        request = sigv4.RawRequest(
-            request.method, raw_path, request.query_string, request.headers, body, request.host
-        )
+        request.body = body = await _read_body(receive)
         try:
             account = await self._authenticate(request, info)
         except NimbusError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -31,9 +32,15 @@ log = logging.getLogger("nimbus.engine")
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
 
 
+@functools.lru_cache(maxsize=4096)  # once per function, not per invoke
 def _base_arn(arn: str) -> str:
     """Reserved concurrency is per function, across its versions and aliases."""
     return ":".join(arn.split(":")[:7])
+
+
+@functools.lru_cache(maxsize=4096)
+def _account(arn: str) -> str:
+    return arn.split(":")[4]
 
 
 class Engine:
@@ -249,7 +256,7 @@ class Engine:
         fn = self._admit(spec)
         pool = self._pool(spec)
         try:
-            env = await pool.acquire()
+            env = pool.take_idle() or await pool.acquire()  # the warm case needs no await
             cold = env is None
             if env is None:
                 try:
@@ -309,7 +316,7 @@ class Engine:
                 duration_ms = spec.timeout_s * 1000
         billed = billed_ms(duration_ms + (init_ms or 0.0))
         record = InvocationRecord(
-            account=spec.arn.split(":")[4],
+            account=_account(spec.arn),
             request_id=request_id,
             function=spec.name,
             version=spec.version,

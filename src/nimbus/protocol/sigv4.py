@@ -83,7 +83,7 @@ class RawRequest:
         )
 
 
-@dataclass  # no slots: amz_date is a cached property; not frozen (per-request cost)
+@dataclass(slots=True)  # not frozen: a frozen __init__ sets each field via object.__setattr__
 class SignedRequestInfo:
     """Who signed, for which service and region, and how (from the headers and query)."""
 
@@ -100,7 +100,7 @@ class SignedRequestInfo:
     security_token: str | None = None
     signed_at_text: str = ""  # X-Amz-Date as sent, when it is in SigV4's own format
 
-    @functools.cached_property
+    @property
     def amz_date(self) -> str:
         """The signing time as SigV4 writes it: YYYYMMDDTHHMMSSZ."""
         if self.signed_at_text:

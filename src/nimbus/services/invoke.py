@@ -51,7 +51,9 @@ class InvokeService:
 
     async def invoke(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         name, qualifier, _ = parse_function_name(p["FunctionName"], p.get("Qualifier"))
-        record = await self.registry.get(account, name, self.region)
+        record = self.registry.cached(account, name) or await self.registry.get(
+            account, name, self.region
+        )
         if qualifier not in (None, "$LATEST"):
             raise ResourceNotFound(f"Function not found: {record.arn}:{qualifier}")
         if record.state != "Active":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from nimbus.errors import InvalidParameterValue
@@ -12,6 +13,7 @@ _ARN = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)  # every invoke parses its name: names repeat
 def parse_function_name(
     value: str, qualifier: str | None = None
 ) -> tuple[str, str | None, str | None]:

@@ -30,6 +30,10 @@ class FunctionRegistry:
         self._epochs: dict[tuple[str, str], int] = {}
         self._previous: dict[tuple[str, str], FunctionRecord] = {}  # live during an update
 
+    def cached(self, account: str, name: str) -> FunctionRecord | None:
+        """The record if it is in the cache (the invoke path's no-await case)."""
+        return self._records.get((account, name))
+
     async def get(self, account: str, name: str, region: str) -> FunctionRecord:
         key = (account, name)
         record = self._records.get(key)
