@@ -41,18 +41,24 @@ class _CoalescingTransport:
     the socket: two system calls and two TCP segments per response, and a second wake-up
     of the client. Joined, a small response is one of each."""
 
+    LARGE = 65536  # a body this big goes out at once (streamed replies keep flow control)
+
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
         self._pending: list[bytes] = []
+        self._size = 0
         self._loop = asyncio.get_running_loop()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._pending:
             self._loop.call_soon(self._flush)
         self._pending.append(bytes(data))
+        self._size += len(data)
+        if self._size >= self.LARGE:
+            self._flush()
 
     def _flush(self) -> None:
-        pending, self._pending = self._pending, []
+        pending, self._pending, self._size = self._pending, [], 0
         if pending and not self._transport.is_closing():
             self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
@@ -61,11 +67,11 @@ class _CoalescingTransport:
         self._transport.close()
 
     def abort(self) -> None:
-        self._pending = []
+        self._pending, self._size = [], 0
         self._transport.abort()
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
+        return self._transport.get_write_buffer_size() + self._size
 
     def __getattr__(self, name: str) -> Any:  # everything else: the real transport's
         return getattr(self._transport, name)

@@ -71,3 +71,23 @@ def test_close_flushes_and_abort_drops() -> None:
         assert other.writes == [] and other.aborted
 
     asyncio.run(scenario())
+
+
+def test_large_writes_go_out_at_once() -> None:
+    """A streamed body must reach the real transport (and its flow control) as it is
+    written, not pile up until the loop turns."""
+
+    async def scenario() -> None:
+        real = RecordingTransport()
+        transport = _CoalescingTransport(real)  # type: ignore[arg-type]
+        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        chunk = b"x" * _CoalescingTransport.LARGE
+        transport.write(chunk)
+        assert real.writes == [b"HTTP/1.1 200 OK\r\n\r\n" + chunk]
+        transport.write(chunk)
+        assert real.writes[1:] == [chunk] and transport.get_write_buffer_size() == 0
+        await _iteration()  # the flush scheduled by the first write finds nothing left
+        assert len(real.writes) == 2
+
+    asyncio.run(scenario())
+
