@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 from nimbus.store.sqlite import Database
-from nimbus.store.writer import SqliteThread, transaction
+from nimbus.store.writer import SqliteThread, json_insert, json_rows, transaction
 
 log = logging.getLogger("nimbus.store.sqs")
 
@@ -32,13 +33,18 @@ MESSAGE_COLUMNS = (
     "group_id", "dedup_id", "receive_count", "first_receive", "extra",
 )  # fmt: skip
 QUEUE_COLUMNS = ("qid", "account_id", "name", "attributes", "tags", "created", "modified")
-_INSERT = (
-    f"INSERT INTO sqs_messages ({', '.join(MESSAGE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in MESSAGE_COLUMNS)})"
+# The write-behind statements each take all their rows at once, as one JSON array
+# (store/writer.json_insert says why: executemany costs the event loop a GIL handoff per row).
+_INSERT = json_insert("sqs_messages", MESSAGE_COLUMNS)
+_DELETE = "DELETE FROM sqs_messages WHERE n IN (SELECT value FROM json_each(?))"
+_RECEIVED = (
+    "UPDATE sqs_messages SET receive_count = j.value->>0, first_receive = j.value->>1"
+    " FROM json_each(?) AS j WHERE sqs_messages.n = j.value->>2"
 )
-_DELETE = "DELETE FROM sqs_messages WHERE n = ?"
-_RECEIVED = "UPDATE sqs_messages SET receive_count = ?, first_receive = ? WHERE n = ?"
-_MOVE = "UPDATE sqs_messages SET qid = ?, seq = ?, receive_count = 0, extra = ? WHERE n = ?"
+_MOVE = (
+    "UPDATE sqs_messages SET qid = j.value->>0, seq = j.value->>1, receive_count = 0,"
+    " extra = j.value->>2 FROM json_each(?) AS j WHERE sqs_messages.n = j.value->>3"
+)
 _IDLE_FLUSH_S = 0.02  # write-behind work alone waits this long to share a transaction
 
 
@@ -63,6 +69,17 @@ class _Pending:
 
     def empty(self) -> bool:
         return not (self.inserts or self.received or self.moves or self.deletes)
+
+
+def _write_behind(c: sqlite3.Connection, *, statements: list[tuple[str, list[Any]]]) -> None:
+    """On the writer thread: each statement once, with all its rows, in one transaction."""
+
+    def work(c: sqlite3.Connection) -> None:
+        for sql, rows in statements:
+            if rows:
+                c.execute(sql, json_rows(rows))
+
+    transaction(c, work)
 
 
 class SqsStore:
@@ -186,15 +203,17 @@ class SqsStore:
     async def flush(self) -> None:
         while not self._pending.empty():
             batch, self._pending = self._pending, _Pending()
-            # Order matters: a message is inserted before anything else touches it.
-            statements = [
+            # Order matters: a message is inserted before anything else touches it. A
+            # message moved twice in one batch keeps its last move (one row per message).
+            moves = list({move[3]: move for move in batch.moves}.values())
+            statements: list[tuple[str, list[Any]]] = [
                 (_INSERT, batch.inserts),
                 (_RECEIVED, [(n, f, i) for i, (n, f) in batch.received.items()]),
-                (_MOVE, batch.moves),
-                (_DELETE, [(i,) for i in batch.deletes]),
+                (_MOVE, moves),
+                (_DELETE, batch.deletes),
             ]
             try:
-                await self._transaction(statements)
+                await self.writer.run(functools.partial(_write_behind, statements=statements))
             except Exception as error:
                 log.exception("could not write %d SQS messages", len(batch.inserts))
                 for future in batch.waiters:  # nothing was accepted: every sender hears it
