@@ -90,4 +90,3 @@ def test_large_writes_go_out_at_once() -> None:
         assert len(real.writes) == 2
 
     asyncio.run(scenario())
-
