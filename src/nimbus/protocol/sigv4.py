@@ -475,6 +475,19 @@ def signing_key(secret_key: str, info: SignedRequestInfo) -> bytes:
 
 
 @functools.lru_cache(maxsize=256)
+def _hmac_pads(
+    secret_key: str, date: str, region: str, service: str
+) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """HMAC-SHA256 with the day's signing key, its padded key blocks hashed ahead (RFC 2104):
+    per request only the message is hashed (hmac.digest sets up both blocks every time)."""
+    key = _signing_key(secret_key, date, region, service)  # 32 bytes: no pre-hashing
+    padded = key.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+    return inner, outer
+
+
+@functools.lru_cache(maxsize=256)
 def _signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
     key = f"AWS4{secret_key}".encode()
     for part in (date, region, service, "aws4_request"):
@@ -521,8 +534,11 @@ def _fast_v4_signature(request: RawRequest, info: SignedRequestInfo, secret_key:
     string_to_sign = "\n".join(
         ("AWS4-HMAC-SHA256", info.amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest())
     )
-    key = _signing_key(secret_key, date, info.region, info.service)
-    return hmac.digest(key, string_to_sign.encode(), "sha256").hex()
+    inner, outer = _hmac_pads(secret_key, date, info.region, info.service)
+    inner, outer = inner.copy(), outer.copy()
+    inner.update(string_to_sign.encode())
+    outer.update(inner.digest())
+    return outer.hexdigest()
 
 
 def _v4_signature(request: RawRequest, info: SignedRequestInfo, secret_key: str) -> str:
