@@ -316,6 +316,8 @@ class Edge:
 
 def _query(query_string: str | bytes) -> dict[str, list[str]]:
     query: dict[str, list[str]] = {}
+    if not query_string:  # most API calls (Invoke among them)
+        return query
     for key, value in sigv4.parse_query(query_string):
         query.setdefault(key, []).append(value)
     return query
