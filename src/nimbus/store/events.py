@@ -81,12 +81,23 @@ def _raw_event(row: tuple[Any, ...]) -> AsyncEvent:
 
 
 class EventQueue:
-    def __init__(self, db: Database) -> None:
+    """Accepted events: committed before `enqueue` returns, handed out by `due`.
+
+    Events this process committed are also kept in memory (`_ready`) and handed out from
+    there, so a busy dispatcher does not read back from SQLite what it just wrote. The
+    table is still read for what memory does not hold (events from before a restart,
+    retries that come due), at most every `reread_s` while there is in-memory work, and
+    on every call when there is none."""
+
+    def __init__(self, db: Database, reread_s: float = 0.5) -> None:
         self.db = db
         self.writer = SqliteThread(db, "async-events")
         self._pending: list[tuple[AsyncEvent, asyncio.Future[None]]] = []
         self._finished: list[str] = []  # ids of events that ran: deleted with the next commit
         self._deleting: set[str] = set()  # finished, not yet deleted: never handed out again
+        self._ready: dict[str, AsyncEvent] = {}  # committed, due, not handed out yet
+        self._reread_s = reread_s
+        self._last_read = float("-inf")
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
 
@@ -131,20 +142,40 @@ class EventQueue:
                         future.set_exception(error)
                 continue
             self._deleting.difference_update(finished)
-            for _, future in batch:
+            for event, future in batch:
+                self._ready[event.id] = event
                 if not future.done():
                     future.set_result(None)
 
     async def due(self, now: float, limit: int, exclude: set[str]) -> list[AsyncEvent]:
-        """Events due now, minus `exclude` (running) and those finished but not yet deleted.
-        Read on the writer thread: one hop, and after every commit queued before it."""
+        """Events due now, minus `exclude` (running) and those finished but not yet deleted:
+        first the ones committed here, then (see the class) rows read back on the writer
+        thread (one hop, after every commit queued before it)."""
         skip = exclude | self._deleting
+        taken: list[AsyncEvent] = []
+        while self._ready and len(taken) < limit:
+            event = self._ready.pop(next(iter(self._ready)))
+            if event.id not in skip and event.due <= now:
+                taken.append(event)
+        if len(taken) >= limit or (taken and now - self._last_read < self._reread_s):
+            return taken
+        self._last_read = now
+        skip |= {event.id for event in taken}
 
         def read(c: sqlite3.Connection) -> list[tuple[Any, ...]]:
             return c.execute(_DUE, (now, limit + len(skip))).fetchall()
 
-        rows = await self.writer.run(read)
-        return [_raw_event(r) for r in rows if r[0] not in skip][:limit]
+        for row in await self.writer.run(read):
+            if len(taken) >= limit:
+                break
+            # A row committed while this read waited comes back here after its event went
+            # into _ready (the writer thread settles jobs in order, and the flusher's task
+            # is woken first): it is handed out from here, and taken out of _ready.
+            if row[0] not in skip:
+                self._ready.pop(row[0], None)
+                skip.add(row[0])
+                taken.append(_raw_event(row))
+        return taken
 
     async def next_due(self) -> float | None:
         def read(c: sqlite3.Connection) -> float | None:
