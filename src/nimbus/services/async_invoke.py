@@ -107,8 +107,9 @@ class AsyncInvokeService:
             next_due = await self.queue.next_due() if not self._kick.is_set() else None
             if next_due is not None:
                 wait = min(wait, max(0.0, next_due - time.time()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), wait)
+            if not self._kick.is_set():  # kicked meanwhile (the usual case under load): go on
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), wait)
             self._kick.clear()
 
     async def _dispatch_once(self) -> None:
@@ -133,7 +134,9 @@ class AsyncInvokeService:
 
     async def _process(self, event: AsyncEvent) -> None:
         try:
-            record = await self.registry.get(event.account_id, event.function, "")
+            record = self.registry.cached(event.account_id, event.function) or (
+                await self.registry.get(event.account_id, event.function, "")
+            )
         except ResourceNotFound:
             log.warning(
                 "async event %s: function %s no longer exists; dropped", event.id, event.function
