@@ -137,6 +137,10 @@ def free_port() -> int:
         return port
 
 
+class PortTaken(RuntimeError):
+    """The server could not bind a port picked for it."""
+
+
 class NimbusServer:
     """`nimbus server` as a subprocess on a free port with its own data directory."""
 
@@ -156,6 +160,9 @@ class NimbusServer:
         self.env = {**os.environ, **(env or {})}
         self.log_path = data_dir.parent / f"{data_dir.name}-server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        # Ports picked here can be taken before the server binds them (any process's
+        # outgoing connection may get one): then a first start tries others.
+        self._may_move = port is None
 
     @property
     def endpoint(self) -> str:
@@ -174,6 +181,14 @@ class NimbusServer:
         ]  # fmt: skip
 
     def start(self, timeout: float = 30) -> NimbusServer:
+        for _ in range(3 if self._may_move else 0):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                self.port, self.gateway_port = free_port(), free_port()
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> NimbusServer:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.env
@@ -181,14 +196,18 @@ class NimbusServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"nimbus server exited {self.process.returncode}:\n{self.log()}")
+                message = f"nimbus server exited {self.process.returncode}:\n{self.log()}"
+                if "Address already in use" in self.log()[-600:]:
+                    raise PortTaken(message)
+                raise RuntimeError(message)
             try:
                 urllib.request.urlopen(self.endpoint + "/", timeout=1)
             except urllib.error.HTTPError:
-                return self  # it answers (403: the request is unsigned)
+                pass  # it answers (403: the request is unsigned)
             except OSError:
                 time.sleep(0.05)
                 continue
+            self._may_move = False  # restarts keep the endpoint clients know
             return self
         self.stop()
         raise RuntimeError(f"nimbus server did not answer within {timeout} s:\n{self.log()}")

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -311,3 +312,19 @@ def test_invocations_run_the_previous_configuration_during_an_update(
         assert during == old.removeprefix("python")
     lam.get_waiter("function_updated_v2").wait(FunctionName=name)
     assert invoke_json(lam, name)[0]["python"] == new.removeprefix("python")
+
+
+def test_harness_moves_off_a_port_taken_before_the_server_binds(tmp_path: Path) -> None:
+    """The e2e harness picks free ports and starts the server later; another process may
+    bind one in between: the first start then moves to other ports (a restart never does)."""
+    server = NimbusServer(tmp_path / "data")
+    taken = server.port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        server.start()
+        try:
+            assert server.port != taken
+            assert server.client().list_functions()["Functions"] == []
+        finally:
+            server.stop()
