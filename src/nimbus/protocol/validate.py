@@ -63,7 +63,7 @@ def validation_errors(shape: Shape, value: Any, path: str = "") -> list[str]:
 def _valid(shape: StructureShape, value: dict[str, Any]) -> bool:
     """The common case, quickly: a request's few present members are all valid and no
     required one is missing. Anything else takes the full walk (AWS' messages, in order)."""
-    members = _member_index(shape)
+    members = shape.members  # botocore caches members and required_members per shape
     for name, item in value.items():
         found = members.get(name)
         if found is not None and item is not None:
@@ -71,17 +71,7 @@ def _valid(shape: StructureShape, value: dict[str, Any]) -> bool:
             _check(found, item, "", errors)
             if errors:
                 return False
-    return all(value.get(name) is not None for name in _required(shape))
-
-
-@functools.lru_cache(maxsize=4096)
-def _member_index(shape: StructureShape) -> dict[str, Shape]:
-    return dict(shape.members)
-
-
-@functools.lru_cache(maxsize=4096)
-def _required(shape: StructureShape) -> tuple[str, ...]:
-    return tuple(shape.required_members)
+    return all(value.get(name) is not None for name in shape.required_members)
 
 
 def _fail(errors: list[str], shape: Shape, value: Any, path: str, constraint: str) -> None:

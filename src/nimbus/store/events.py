@@ -132,8 +132,7 @@ class EventQueue:
             try:
                 # One transaction for everything accepted and everything finished meanwhile.
                 rows = [e.row() for e, _ in batch]
-                gone = [(i,) for i in finished]
-                await self.writer.run(functools.partial(_commit, rows=rows, gone=gone))
+                await self.writer.run(functools.partial(_commit, rows=rows, gone=finished))
             except Exception as error:  # nothing was accepted: every caller gets the error
                 log.exception("could not store %d asynchronous events", len(batch))
                 self._finished[:0] = finished  # deletes are retried with the next batch
@@ -204,14 +203,14 @@ class EventQueue:
             return int(await c.scalar(select(func.count()).select_from(async_events)) or 0)
 
 
-def _commit(c: sqlite3.Connection, *, rows: list[tuple[Any, ...]], gone: list[tuple[str]]) -> None:
+def _commit(c: sqlite3.Connection, *, rows: list[tuple[Any, ...]], gone: list[str]) -> None:
     """On the writer thread: new events in, finished ones out, in one transaction."""
 
     def work(c: sqlite3.Connection) -> None:
         if rows:
             c.execute(_INSERT, json_rows(rows))
         if gone:
-            c.execute(_DELETE, json_rows([event_id for (event_id,) in gone]))
+            c.execute(_DELETE, json_rows(gone))
 
     transaction(c, work)
 

@@ -112,6 +112,7 @@ def json_insert(table: str, columns: Sequence[str]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM json_each(?)"
 
 
-def json_rows(rows: Sequence[Sequence[Any]]) -> tuple[bytes]:
-    """The parameter of a json_insert (or of `... IN (SELECT value FROM json_each(?))`)."""
+def json_rows(rows: Sequence[Any]) -> tuple[bytes]:
+    """The parameter of a json_insert (rows: sequences of column values), or of
+    `... IN (SELECT value FROM json_each(?))` (rows: single values)."""
     return (orjson.dumps(rows),)
