@@ -313,7 +313,7 @@ class Nimbus:
         multipart = MultipartService(self.s3_uploads, S3Objects(self.s3))
         await multipart.forget_orphans()  # uploads of buckets deleted meanwhile
         register_multipart(self.s3_api, multipart)
-        functions.objects = self.s3
+        functions.packages.objects = self.s3
         adapters: dict[str, ServiceAdapter] = {
             "lambda": LambdaApi(
                 functions,

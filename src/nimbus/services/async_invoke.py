@@ -26,6 +26,7 @@ from nimbus.models import FunctionRecord, Invocation
 from nimbus.services.destinations import Destinations
 from nimbus.services.registry import FunctionRegistry
 from nimbus.store.events import AsyncEvent, EventInvokeConfigs, EventQueue
+from nimbus.tasks import cancel_and_wait
 from nimbus.types import Invoker
 
 log = logging.getLogger("nimbus.async")
@@ -88,10 +89,7 @@ class AsyncInvokeService:
         self._loop_task = asyncio.create_task(self._dispatch_forever())
 
     async def close(self) -> None:
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+        await cancel_and_wait(self._loop_task)
         if self._running:
             # The engine drains invocations in flight anyway: wait for them here, so their
             # completion is recorded before the queue's last commit (not re-run on restart).

@@ -6,27 +6,24 @@ Wire-format free: operations take and return the operation's members as plain di
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
 from nimbus.errors import (
     InvalidParameterValue,
-    NimbusError,
     PreconditionFailed,
-    RequestEntityTooLarge,
     ResourceConflict,
     ResourceNotFound,
 )
 from nimbus.models import FunctionRecord
 from nimbus.services.codeurls import CodeUrlSigner
-from nimbus.services.contracts import ObjectReader
+from nimbus.services.function_activation import Activation, RecordLocks, RuntimeChecker
+from nimbus.services.function_code import FunctionCode
 from nimbus.services.function_config import (
     CODE_STORAGE_LIMIT,
     UNZIPPED_LIMIT,
@@ -39,15 +36,8 @@ from nimbus.services.function_config import (
 from nimbus.services.names import parse_function_name
 from nimbus.services.registry import FunctionRegistry
 from nimbus.store.code import CodePackage, CodeStore
+from nimbus.tasks import Background
 from nimbus.types import Invoker
-
-log = logging.getLogger("nimbus.functions")
-
-
-class RuntimeChecker(Protocol):
-    async def ensure_runtime(self, runtime: str) -> None:
-        """Raise RuntimeNotInstalled (with what to do) or start the runtime's zygote."""
-        ...
 
 
 @dataclass
@@ -69,17 +59,13 @@ class FunctionService:
         self.registry = registry
         self.code = code
         self.invoker = invoker
-        self.runtimes = runtimes
         self.urls = urls
         self.config = config
-        self.objects: ObjectReader | None = None  # S3 (Code.S3Bucket/S3Key); set by app.py
-        self._background: set[asyncio.Task[None]] = set()
-        # Storing a package and deciding a package is garbage must not interleave.
-        self._code_lock = asyncio.Lock()
-        # Read-modify-write of one function's record (activation, updates, tags) one at a
-        # time: tags do not change the RevisionId the store compares, so only this stops a
-        # stale writer from undoing another's change.
-        self._record_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self.packages = FunctionCode(code, registry, Background())
+        self._writing = RecordLocks()
+        self.activation = Activation(
+            registry, runtimes, invoker, self.packages, self._writing, config.region
+        )
 
     # helpers ----------------------------------------------------------------------------
     async def record(
@@ -91,133 +77,9 @@ class FunctionService:
             raise ResourceNotFound(f"Function not found: {record.arn}:{qualifier}")
         return record
 
-    def _writing(self, account: str, name: str) -> asyncio.Lock:
-        return self._record_locks.setdefault((account, name), asyncio.Lock())
-
-    async def _store_zip(self, zip_file: bytes, operation: str, direct: bool) -> CodePackage:
-        if direct and len(zip_file) > ZIP_LIMIT:
-            raise RequestEntityTooLarge(
-                f"Request must be smaller than 69905067 bytes for the {operation} operation"
-            )
-        return await asyncio.to_thread(self.code.put_zip, zip_file, operation, direct)
-
-    def _collect_later(self, code_key: str, delay_s: float) -> None:
-        """Collect after in-flight invocations of the old code can have finished."""
-
-        async def later() -> None:
-            await asyncio.sleep(delay_s)
-            await self._collect(code_key)
-
-        task = asyncio.create_task(later())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _collect(self, code_key: str) -> None:
-        """Remove a package once no function uses it (after delete, update or a failed put)."""
-        async with self._code_lock:
-            if not await self.registry.db.code_in_use(code_key):
-                await asyncio.to_thread(self.code.remove, code_key)
-
-    async def _code_from(self, account: str, code: dict[str, Any]) -> bytes:
-        if code.get("ImageUri"):
-            raise InvalidParameterValue("Container images are not supported by Nimbus (yet).")
-        if code.get("S3Bucket") or code.get("S3Key"):
-            return await self._code_from_s3(account, code)
-        zip_file = code.get("ZipFile")
-        if not zip_file:
-            raise InvalidParameterValue("Please provide a source for function code.")
-        return bytes(zip_file)
-
-    async def _code_from_s3(self, account: str, code: dict[str, Any]) -> bytes:
-        """The package from the object store (Code.S3Bucket / S3Key / S3ObjectVersion)."""
-        bucket, key = code.get("S3Bucket"), code.get("S3Key")
-        if self.objects is None:
-            raise InvalidParameterValue(
-                "Code from S3 (S3Bucket/S3Key) needs the object store, which this Nimbus node "
-                "does not have; upload the package as ZipFile."
-            )
-        if not bucket or not key:
-            raise InvalidParameterValue("Please provide a source for function code.")
-        try:
-            return await self.objects.read_object(account, bucket, key, code.get("S3ObjectVersion"))
-        except NimbusError as e:  # as AWS words it: S3's code and message, wrapped
-            raise InvalidParameterValue(
-                f"Error occurred while GetObject. S3 Error Code: {e.code}. "
-                f"S3 Error Message: {e.message}"
-            ) from e
-
-    def _activate_later(self, record: FunctionRecord) -> None:
-        """Pending -> Active (or Failed with the reason) once the runtime is ready."""
-        task = asyncio.create_task(self._activate(record.account_id, record.name))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _activate(self, account: str, name: str) -> None:
-        for _ in range(5):  # retry if a concurrent update changed the revision meanwhile
-            try:
-                record = await self.registry.get(account, name, self.config.region)
-            except ResourceNotFound:
-                return  # deleted meanwhile
-            changes: dict[str, Any]
-            try:
-                await self.runtimes.ensure_runtime(record.runtime)
-                changes = {
-                    "state": "Active",
-                    "state_reason": None,
-                    "state_reason_code": None,
-                    "last_update_status": "Successful",
-                    "last_update_status_reason": None,
-                    "last_update_status_reason_code": None,
-                }
-            except NimbusError as e:
-                failed = "Failed"
-                changes = {
-                    "state": failed if record.state == "Pending" else record.state,
-                    "state_reason": e.message if record.state == "Pending" else None,
-                    "state_reason_code": "InvalidRuntime" if record.state == "Pending" else None,
-                    "last_update_status": failed,
-                    "last_update_status_reason": e.message,
-                    "last_update_status_reason_code": "InvalidRuntime",
-                }
-            async with self._writing(account, name):
-                try:
-                    current = await self.registry.get(account, name, self.config.region)
-                except ResourceNotFound:
-                    return
-                if current.revision_id != record.revision_id:
-                    continue  # updated while the runtime started: check the new revision
-                live = current
-                previous = self.registry.previous(account, name)
-                if changes["last_update_status"] == "Failed" and previous is not None:
-                    # As AWS: a failed update is aborted, the previous code and
-                    # configuration stay live; only the status tells what happened.
-                    if current.code_key != previous.code_key:
-                        self._collect_later(current.code_key, 0)
-                    live = msgspec.structs.replace(previous, tags=current.tags)
-                updated = msgspec.structs.replace(live, revision_id=str(uuid.uuid4()), **changes)
-                if await self.registry.replace(updated, current.revision_id):
-                    self.registry.stop_serving_previous(account, name)
-                    # The update is live: no environment of an older revision is reused.
-                    await self.invoker.retire(updated.arn)
-                    return
-
     async def resume(self) -> None:
         """After a restart: finish interrupted activations, warm up the runtimes in use."""
-        runtimes: set[str] = set()
-        for record in await self.registry.db.all_functions():
-            runtimes.add(record.runtime)
-            if record.state == "Pending" or record.last_update_status == "InProgress":
-                self._activate_later(record)
-        for runtime in runtimes:
-            task = asyncio.create_task(self._warm(runtime))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-
-    async def _warm(self, runtime: str) -> None:
-        try:
-            await self.runtimes.ensure_runtime(runtime)
-        except NimbusError as e:
-            log.warning("runtime %s is not usable: %s", runtime, e.message)
+        await self.activation.resume()
 
     # operations ---------------------------------------------------------------------------
     async def create_function(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -233,9 +95,9 @@ class FunctionService:
         check_environment(variables)
         name, _, _ = parse_function_name(p["FunctionName"])
         code = p.get("Code") or {}
-        zip_file = await self._code_from(account, code)
-        async with self._code_lock:
-            package = await self._store_zip(zip_file, "CreateFunction", _direct(code))
+        zip_file = await self.packages.source(account, code)
+        async with self.packages.lock:
+            package = await self.packages.store_zip(zip_file, "CreateFunction", code)
             return await self._create(account, p, name, package, variables)
 
     async def _create(
@@ -277,10 +139,9 @@ class FunctionService:
             dead_letter_target=(p.get("DeadLetterConfig") or {}).get("TargetArn") or None,
         )
         if not await self.registry.insert(record):
-            if not await self.registry.db.code_in_use(record.code_key):
-                await asyncio.to_thread(self.code.remove, record.code_key)
+            await self.packages.collect_locked(record.code_key)
             raise ResourceConflict(f"Function already exist: {name}")
-        self._activate_later(record)
+        self.activation.later(record)
         return configuration(record)
 
     async def get_function(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -317,7 +178,7 @@ class FunctionService:
     ) -> dict[str, Any]:
         async with self._writing(record.account_id, record.name):
             updated = await self._apply_update(record, expected, changes)
-        self._activate_later(updated)  # invocations run the previous revision until then
+        self.activation.later(updated)  # invocations run the previous revision until then
         return configuration(updated)
 
     async def _apply_update(
@@ -359,9 +220,9 @@ class FunctionService:
 
     async def update_function_code(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         record = await self.record(account, p["FunctionName"])
-        zip_file = await self._code_from(account, p)
-        async with self._code_lock:
-            package = await self._store_zip(zip_file, "UpdateFunctionCode", _direct(p))
+        zip_file = await self.packages.source(account, p)
+        async with self.packages.lock:
+            package = await self.packages.store_zip(zip_file, "UpdateFunctionCode", p)
         key = package.directory.name
         try:
             if p.get("DryRun"):
@@ -378,9 +239,9 @@ class FunctionService:
                 code_key=key,
             )
         finally:
-            await self._collect(key)  # only if the update failed
+            await self.packages.collect(key)  # only if the update failed
             if record.code_key != key:
-                self._collect_later(record.code_key, record.timeout + 5)
+                self.packages.collect_later(record.code_key, record.timeout + 5)
 
     async def update_function_configuration(
         self, account: str, p: dict[str, Any]
@@ -424,7 +285,7 @@ class FunctionService:
         async with self._writing(account, record.name):
             await self.registry.delete(account, record.name)
         await self.invoker.retire(record.arn)
-        self._collect_later(record.code_key, record.timeout + 5)
+        self.packages.collect_later(record.code_key, record.timeout + 5)
         return {"StatusCode": 204}
 
     # tags ---------------------------------------------------------------------------------
@@ -485,8 +346,3 @@ class FunctionService:
                 "FunctionCount": len(records),
             },
         }
-
-
-def _direct(code: dict[str, Any]) -> bool:
-    """A package uploaded in the request (not read from S3): the 50 MB limit applies."""
-    return not (code.get("S3Bucket") or code.get("S3Key"))

@@ -36,6 +36,7 @@ from typing import Any
 from nimbus.protocol.schedule import next_fire
 from nimbus.services.rule_targets import TargetDelivery
 from nimbus.store.rules import Rule, RuleStore
+from nimbus.tasks import cancel_and_wait
 
 log = logging.getLogger("nimbus.events")
 
@@ -102,10 +103,7 @@ class Scheduler:
         self._task = asyncio.create_task(self._forever())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     def _next(self, rule: Rule) -> float | None:
         assert rule.schedule is not None

@@ -26,6 +26,7 @@ from nimbus.services.contracts import QueueConsumer, ReceivedMessage
 from nimbus.services.registry import FunctionRegistry
 from nimbus.sources.sqs_poller_batch import MAX_PAYLOAD, BatchRunner, Settings, split_payload
 from nimbus.store.mappings import Mapping
+from nimbus.tasks import cancel_and_wait
 from nimbus.types import Invoker
 
 log = logging.getLogger("nimbus.esm")
@@ -74,10 +75,7 @@ class QueuePoller:
     async def stop(self) -> None:
         """No new batches; waits for those in flight (idle workers leave after one poll)."""
         self._stopping = True
-        if self._scaler is not None:
-            self._scaler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._scaler
+        await cancel_and_wait(self._scaler)
         if self._workers:
             await asyncio.gather(*self._workers, return_exceptions=True)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import functools
 import logging
 import sqlite3
@@ -25,6 +24,7 @@ from nimbus.store.schema import async_events
 from nimbus.store.schema import event_invoke_configs as t
 from nimbus.store.sqlite import Database
 from nimbus.store.writer import SqliteThread, json_insert, json_rows, transaction
+from nimbus.tasks import cancel_and_wait
 
 log = logging.getLogger("nimbus.store")
 _COLUMNS = (
@@ -105,10 +105,7 @@ class EventQueue:
         self._flusher = asyncio.create_task(self._flush_forever())
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+        await cancel_and_wait(self._flusher)
         await self._flush()
         await self.writer.close()
 

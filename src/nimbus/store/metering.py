@@ -5,13 +5,13 @@ handoff per row)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
 from nimbus.models import InvocationRecord
 from nimbus.store.sqlite import Database
 from nimbus.store.writer import SqliteThread, json_insert, json_rows
+from nimbus.tasks import cancel_and_wait
 
 log = logging.getLogger("nimbus.store")
 COLUMNS = (
@@ -80,9 +80,6 @@ class MeteringWriter:
             self._pending[:0] = batch
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         await self.flush()
         await self._writer.close()

@@ -10,7 +10,6 @@ this path: it cost a thread hop per statement.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import sqlite3
@@ -20,6 +19,7 @@ from typing import Any
 from nimbus.errors import NimbusError
 from nimbus.store.sqlite import Database
 from nimbus.store.writer import SqliteThread, transaction
+from nimbus.tasks import cancel_and_wait
 
 log = logging.getLogger("nimbus.s3")
 Op = Callable[[sqlite3.Connection], Any]  # runs on the writer thread, in the transaction
@@ -45,10 +45,7 @@ class GroupCommit:
         self._flusher = asyncio.create_task(self._flush_forever())
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+        await cancel_and_wait(self._flusher)
         await self._flush()
         await self.writer.close()
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from nimbus.store.sqlite import Database
 from nimbus.store.writer import SqliteThread, json_insert, json_rows, transaction
+from nimbus.tasks import cancel_and_wait
 
 log = logging.getLogger("nimbus.store.sqs")
 
@@ -117,11 +118,8 @@ class SqsStore:
         self._flusher = asyncio.create_task(self._flush_forever())
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+        await cancel_and_wait(self._flusher)
+        self._flusher = None
         await self.flush()
         await self.writer.close()
 
