@@ -254,6 +254,7 @@ def doctor() -> None:
     from nimbus.engine.runtimes import RuntimeRegistry
     from nimbus.obs.logs import LogStore
     from nimbus.obs.metering import MeteringLog
+    from nimbus.sandbox.tuning import tuning_hints
 
     async def probe() -> Engine:
         with tempfile.TemporaryDirectory() as tmp:
@@ -289,6 +290,10 @@ def doctor() -> None:
     console.print(runtimes)
     if os.geteuid() != 0:
         console.print("Run as root (sudo) for full isolation.")
+    hints = tuning_hints()
+    console.print("[bold]Host tuning:[/] " + ("nothing to suggest" if not hints else ""))
+    for hint in hints:
+        console.print(f"[yellow]![/] {hint}")
 
 
 def main() -> None:
