@@ -64,6 +64,7 @@ from floors import summary
 from http_bench import (
     SignedRequest,
     free_port,
+    halt_polling,
     lambda_client,
     lua_string,
     newest_python_runtime,
@@ -445,6 +446,7 @@ def run(quick: bool) -> dict[str, Any]:
             "python": platform.python_version(),
             "wrk": wrk_version(),
             "celery": celery.__version__,
+            "halt_polling": halt_polling(),
             "redis": redis_settings(r),
             "root": os.geteuid() == 0,
             "loadavg_at_start": os.getloadavg()[0],
@@ -550,7 +552,7 @@ def show(results: dict[str, Any]) -> None:
         title=(
             f"Async invoke: Nimbus (Event, durable) vs Celery + Redis — "
             f"{results['host']['cpus']} CPUs, {s['runtime']}, {s['memory_mb']} MB, "
-            f"{s['seconds_per_run']:g} s/run"
+            f"halt polling {results['host']['halt_polling']}, {s['seconds_per_run']:g} s/run"
         )
     )
     for column in ("measure", "nimbus", "celery + redis", "nimbus / celery", "goal", "met"):

@@ -27,6 +27,7 @@ from http_bench import (
     Target,
     create_function,
     free_port,
+    halt_polling,
     lambda_client,
     median,
     newest_python_runtime,
@@ -57,7 +58,7 @@ def run(quick: bool) -> dict[str, Any]:
     ]
     ceiling_argv = [sys.executable, str(HERE / "ceiling_app.py"), "--port", str(ceiling_port)]
     request = SignedRequest("GET", "/noop", {}, b"")
-    results: dict[str, Any] = {"ceiling": {}, "gateway": {}}
+    results: dict[str, Any] = {"ceiling": {}, "gateway": {}, "halt_polling": halt_polling()}
     with contextlib.ExitStack() as stack:
         ceiling = stack.enter_context(
             server("ceiling", ceiling_argv, ceiling_port, workdir / "ceiling.log")
@@ -87,7 +88,7 @@ def run(quick: bool) -> dict[str, Any]:
 def show(results: dict[str, Any]) -> None:
     table = Table(
         title="Nimbus HTTP gateway (route -> no-op function) vs raw uvicorn, median of "
-        f"{results.get('rounds', 1)} paired rounds"
+        f"{results.get('rounds', 1)} paired rounds, halt polling {results.get('halt_polling')}"
     )
     for column in (
         "connections",

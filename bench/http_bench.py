@@ -50,6 +50,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).parent))
 from floors import summary
 from nimbus.engine.runtimes import RuntimeRegistry
+from nimbus.sandbox.tuning import HALT_POLL_NS
 from nimbus.services.accounts import load_credentials
 
 HERE = Path(__file__).parent
@@ -251,6 +252,16 @@ def run_wrk(
         ),
         server_cpu_us_per_request=cpu * 1e6 / max(raw["requests"], 1),
     )
+
+
+def halt_polling() -> str:
+    """The guest's halt polling (see README, performance tuning): it changes the cost of
+    every cross-CPU wake-up on a KVM guest, so results from different settings differ."""
+    try:
+        ns = int((Path("/sys") / HALT_POLL_NS).read_text())
+    except (OSError, ValueError):
+        return "n/a"
+    return f"{ns} ns" if ns else "off"
 
 
 def wrk_version() -> str:
@@ -476,6 +487,7 @@ def run(quick: bool, profile: bool) -> dict[str, Any]:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "wrk": wrk_version(),
+            "halt_polling": halt_polling(),
             "root": os.geteuid() == 0,
             "loadavg_at_start": os.getloadavg()[0],  # other work on the machine skews numbers
         },
@@ -592,6 +604,7 @@ def show(results: dict[str, Any]) -> None:
         title=(
             f"Nimbus HTTP Invoke vs raw uvicorn — {results['host']['cpus']} CPUs, "
             f"{s['runtime']}, {s['memory_mb']} MB, auth {s['auth']}, "
+            f"halt polling {results['host']['halt_polling']}, "
             f"median of {s['rounds']} paired rounds of {s['seconds_per_run']:g} s"
         )
     )
