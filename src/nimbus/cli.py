@@ -37,13 +37,20 @@ def server(
     auth: str = typer.Option(
         "sigv4", help="sigv4 (verify signatures) or open (any key; loopback only)."
     ),
+    account_id: str | None = typer.Option(
+        os.environ.get("NIMBUS_ACCOUNT_ID"),
+        "--account-id",
+        help="12-digit id of the root account, created on first start (default 000000000000).",
+    ),
 ) -> None:
     """Serve every AWS-compatible API on one port, with the embedded store."""
     from nimbus.server import serve
 
     if auth not in ("sigv4", "open"):
         raise typer.BadParameter("--auth must be sigv4 or open")
-    serve(host, port, data_dir, auth, gateway_port)
+    if account_id is not None and not (len(account_id) == 12 and account_id.isdigit()):
+        raise typer.BadParameter("--account-id takes 12 digits, e.g. 123456789012")
+    serve(host, port, data_dir, auth, gateway_port, account_id)
 
 
 @app.command()
@@ -168,14 +175,31 @@ def logs(
 @app.command()
 def usage(
     since: str = typer.Option("30d", help="30s, 10m, 2h, 7d or epoch seconds."),
+    per_million: float | None = typer.Option(
+        None,
+        "--price-per-million-requests",
+        min=0,
+        help="USD per million requests (default: the server's, AWS x86: 0.20).",
+    ),
+    per_gb_second: float | None = typer.Option(
+        None,
+        "--price-per-gb-second",
+        min=0,
+        help="USD per GB-second (default: the server's, AWS x86: 0.0000166667).",
+    ),
     data_dir: Path = DATA_DIR,
     endpoint_url: str | None = ENDPOINT,
 ) -> None:
     """Requests, GB-seconds and cost per function (AWS x86 prices unless configured)."""
     from nimbus import cli_functions as f
 
+    prices: dict[str, float] = {}
+    if per_million is not None:
+        prices["PricePerRequest"] = per_million / 1e6
+    if per_gb_second is not None:
+        prices["PricePerGbSecond"] = per_gb_second
     try:
-        f.usage(f.connect(data_dir, endpoint_url), f.parse_since(since))
+        f.usage(f.connect(data_dir, endpoint_url), f.parse_since(since), prices)
     except RuntimeError as e:
         errors.print(f"[red]{e}[/]")
         raise typer.Exit(1) from None

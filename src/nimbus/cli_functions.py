@@ -73,29 +73,37 @@ def deploy(
         SpinnerColumn(), TextColumn("{task.description}"), console=errors, transient=True
     ) as progress:
         task = progress.add_task(f"zipping {directory}")
+
+        def step(done: str, next_step: str) -> None:
+            """A finished step stays on screen (and in a log when stderr is no terminal)."""
+            progress.console.print(f"[green]✓[/] {done}")
+            progress.update(task, description=next_step)
+
         package = zip_directory(directory)
         try:
             lam.get_function(FunctionName=name)
             exists = True
         except lam.exceptions.ResourceNotFoundException:
             exists = False
+        action = "updating code of" if exists else "creating"
+        step(f"zipped {directory} ({len(package):,} bytes)", f"{action} {name}")
         if exists:
-            progress.update(task, description=f"updating code of {name} ({len(package):,} bytes)")
             lam.update_function_code(FunctionName=name, ZipFile=package)
             lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
-            progress.update(task, description=f"updating configuration of {name}")
+            step(f"updated the code of {name}", f"updating the configuration of {name}")
             lam.update_function_configuration(FunctionName=name, **config)
             lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
+            step(f"updated the configuration of {name}", "")
         else:
-            progress.update(task, description=f"creating {name} ({len(package):,} bytes)")
             lam.create_function(
                 FunctionName=name,
                 Role=f"arn:aws:iam::{connection.account_id}:role/nimbus",
                 Code={"ZipFile": package},
                 **config,
             )
-            progress.update(task, description=f"waiting for {name} to become active")
+            step(f"created {name}", f"waiting for {name} to become active")
             lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
+            step(f"{name} is active", "")
     result: dict[str, Any] = lam.get_function_configuration(FunctionName=name)
     return result
 
@@ -104,7 +112,10 @@ def read_payload(payload: str | None) -> bytes:
     if payload is None:
         return b"{}"
     if payload.startswith("@"):
-        return Path(payload[1:]).read_bytes()
+        try:
+            return Path(payload[1:]).read_bytes()
+        except OSError as e:
+            raise typer.BadParameter(f"cannot read {payload[1:]}: {e.strerror}") from None
     return payload.encode()
 
 
@@ -167,8 +178,8 @@ def logs(connection: Connection, name: str, since: float, follow: bool) -> None:
         time.sleep(1)
 
 
-def usage(connection: Connection, since: float) -> None:
-    data = connection.nimbus("GetUsage", {"Since": since})
+def usage(connection: Connection, since: float, prices: dict[str, float]) -> None:
+    data = connection.nimbus("GetUsage", {"Since": since, **prices})
     table = Table(title=f"Usage since {time.strftime('%Y-%m-%d %H:%M', time.localtime(since))}")
     for column in ("function", "requests", "GB-seconds", "cost (USD)"):
         table.add_column(column, justify="right" if column != "function" else "left")
@@ -177,13 +188,13 @@ def usage(connection: Connection, since: float) -> None:
             row["function"],
             f"{row['requests']:,}",
             f"{row['gb_seconds']:.4f}",
-            f"{row['cost']:.6f}",
+            money(row["cost"]),
         )
     table.add_row(
         "[bold]total[/]",
         f"[bold]{data['Requests']:,}[/]",
         f"[bold]{data['GbSeconds']:.4f}[/]",
-        f"[bold]{data['Cost']:.6f}[/]",
+        f"[bold]{money(data['Cost'])}[/]",
     )
     console.print(table)
     prices = data["Prices"]
@@ -191,6 +202,11 @@ def usage(connection: Connection, since: float) -> None:
         f"prices: ${prices['PerRequest'] * 1e6:.2f} per million requests, "
         f"${prices['PerGbSecond']:.10f} per GB-second"
     )
+
+
+def money(usd: float) -> str:
+    """Cents for real bills, significant digits for the tiny ones (one request: 2e-7)."""
+    return f"{usd:.4f}" if usd >= 0.01 or usd == 0 else f"{usd:.3g}"
 
 
 __all__ = ["deploy", "invoke", "json", "list_functions", "logs", "os", "usage"]

@@ -44,9 +44,14 @@ class EngineConfig:
     # Explicit interpreter paths, e.g. {"python3.12": "/opt/py312/bin/python3.12"};
     # also NIMBUS_RUNTIME_PYTHON3_12=/path.
     runtime_paths: dict[str, str] = field(default_factory=dict)
-    # Prices (AWS x86, us-east-1) for usage reports.
-    price_per_request: float = 0.20 / 1_000_000
-    price_per_gb_second: float = 0.0000166667
+    # Prices for usage reports: AWS x86 in us-east-1 unless NIMBUS_PRICE_PER_MILLION_REQUESTS
+    # / NIMBUS_PRICE_PER_GB_SECOND say otherwise (`nimbus usage` can override per report).
+    price_per_request: float = field(
+        default_factory=lambda: _env_float("NIMBUS_PRICE_PER_MILLION_REQUESTS", 0.20) / 1e6
+    )
+    price_per_gb_second: float = field(
+        default_factory=lambda: _env_float("NIMBUS_PRICE_PER_GB_SECOND", 0.0000166667)
+    )
 
     @property
     def code_dir(self) -> Path:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import socket
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 from rich.console import Console
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from nimbus.app import Nimbus, ServerConfig
+from nimbus.http_protocol import HttpProtocol
+from nimbus.services.accounts import load_credentials
 
 console = Console(stderr=True)
 
@@ -34,67 +33,30 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
-class _CoalescingTransport:
-    """A connection's transport that joins the writes of one loop iteration.
-
-    uvicorn writes a response's status line and headers, then its body, each straight to
-    the socket: two system calls and two TCP segments per response, and a second wake-up
-    of the client. Joined, a small response is one of each."""
-
-    LARGE = 65536  # a body this big goes out at once (streamed replies keep flow control)
-
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self._transport = transport
-        self._pending: list[bytes] = []
-        self._size = 0
-        self._loop = asyncio.get_running_loop()
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not self._pending:
-            self._loop.call_soon(self._flush)
-        self._pending.append(bytes(data))
-        self._size += len(data)
-        if self._size >= self.LARGE:
-            self._flush()
-
-    def _flush(self) -> None:
-        pending, self._pending, self._size = self._pending, [], 0
-        if pending and not self._transport.is_closing():
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
-
-    def close(self) -> None:
-        self._flush()
-        self._transport.close()
-
-    def abort(self) -> None:
-        self._pending, self._size = [], 0
-        self._transport.abort()
-
-    def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + self._size
-
-    def __getattr__(self, name: str) -> Any:  # everything else: the real transport's
-        return getattr(self._transport, name)
-
-
-class _Protocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol on a write-coalescing transport."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(_CoalescingTransport(transport))  # type: ignore[arg-type]
-
-
-def serve(host: str, port: int, data_dir: Path, auth: str, gateway_port: int = 8901) -> None:
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path,
+    auth: str,
+    gateway_port: int = 8901,
+    account_id: str | None = None,
+) -> None:
     if auth == "open" and not is_loopback(host):
         raise SystemExit(
             f"--auth open accepts any credentials: refusing to combine it with --host {host}. "
             "Bind to 127.0.0.1 (the default) or drop --auth open."
         )
+    data_dir = data_dir.expanduser()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     config = ServerConfig(
-        data_dir=data_dir.expanduser(), host=host, port=port, auth=auth, gateway_port=gateway_port
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        auth=auth,
+        account_id=root_account(data_dir, account_id),
+        gateway_port=gateway_port,
     )
     app = Nimbus(config)
 
@@ -110,7 +72,7 @@ def serve(host: str, port: int, data_dir: Path, auth: str, gateway_port: int = 8
             host=host,
             port=port,
             loop="uvloop",
-            http=_Protocol,
+            http=HttpProtocol,  # uvicorn's Server, Nimbus' HTTP/1.1 protocol (http_protocol.py)
             lifespan="on",
             log_level="warning",
             access_log=False,
@@ -129,6 +91,20 @@ def serve(host: str, port: int, data_dir: Path, auth: str, gateway_port: int = 8
             "running? choose --port / --gateway-port)"
         ) from None
     server.run(sockets=sockets)
+
+
+def root_account(data_dir: Path, wanted: str | None) -> str:
+    """The data dir's root account (made on its first start), which --account-id names
+    only for a new data dir: every ARN and record in an existing one carries its id."""
+    existing = load_credentials(data_dir)
+    if existing is None:
+        return wanted or ServerConfig.account_id
+    if wanted is not None and wanted != existing.account_id:
+        raise SystemExit(
+            f"{data_dir} holds account {existing.account_id}, not {wanted}: drop --account-id "
+            "or choose another --data-dir for a new account."
+        )
+    return existing.account_id
 
 
 def _announce(app: Nimbus, config: ServerConfig) -> None:

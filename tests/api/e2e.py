@@ -151,8 +151,10 @@ class NimbusServer:
         auth: str = "sigv4",
         host: str = "127.0.0.1",
         env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.data_dir = data_dir
+        self.args = args  # more `nimbus server` options
         self.port = port or free_port()
         self.gateway_port = free_port()
         self.auth = auth
@@ -177,7 +179,7 @@ class NimbusServer:
         return [
             NIMBUS, "server", "--host", self.host, "--port", str(self.port),
             "--gateway-port", str(self.gateway_port),
-            "--data-dir", str(self.data_dir), "--auth", self.auth,
+            "--data-dir", str(self.data_dir), "--auth", self.auth, *self.args,
         ]  # fmt: skip
 
     def start(self, timeout: float = 30) -> NimbusServer:

@@ -194,11 +194,59 @@ def test_event_for_a_deleted_function_is_dropped(fast: NimbusServer) -> None:
     name = create(lam, unique("gone"), Code={"ZipFile": make_zip({"app.py": WORKER})})[
         "FunctionName"
     ]
-    lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"n": 1, "sleep": 0}')
-    lam.delete_function(FunctionName=name)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"n": 1}')  # throttled
     time.sleep(0.5)
-    assert ACCOUNT and REGION  # the server keeps running and serving
-    assert lam.list_functions()["Functions"] is not None
+    lam.delete_function(FunctionName=name)
+    wait_for(lambda: f"function {name} no longer exists; dropped" in fast.log())
+    assert log_lines(fast, name, "RAN ") == []
+    assert lam.list_functions()["Functions"] is not None  # the server keeps serving
+
+
+def _throttled_worker(lam: Any, sink_arn: str, **config: Any) -> str:
+    """A worker with reserved concurrency 0 (every invoke throttled) and a sink destination."""
+    name: str = create(lam, unique("throttled"), Code={"ZipFile": make_zip({"app.py": WORKER})})[
+        "FunctionName"
+    ]
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    destinations = {"OnSuccess": {"Destination": sink_arn}, "OnFailure": {"Destination": sink_arn}}
+    lam.put_function_event_invoke_config(
+        FunctionName=name, DestinationConfig=destinations, **config
+    )
+    return name
+
+
+def test_throttled_events_wait_for_concurrency(fast: NimbusServer) -> None:
+    """Throttles are not attempts: the event is retried (with backoff) until it can run."""
+    lam = fast.client()
+    sink = create(lam, unique("sink"), Code={"ZipFile": make_zip({"app.py": SINK})})
+    name = _throttled_worker(lam, sink["FunctionArn"], MaximumRetryAttempts=0)
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"n": 3}')
+    time.sleep(1.5)  # several throttled tries
+    assert log_lines(fast, name, "RAN ") == []
+    lam.delete_function_concurrency(FunctionName=name)
+    record = sink_records(fast, sink["FunctionName"], 1)[0]
+    assert record["requestContext"]["condition"] == "Success"
+    assert record["responsePayload"] == {"n": 3}
+    assert len(log_lines(fast, name, "RAN ")) == 1
+
+
+@pytest.mark.slow
+def test_events_older_than_their_maximum_age_go_on_failure(fast: NimbusServer) -> None:
+    """60 s is AWS' smallest MaximumEventAgeInSeconds: an event throttled that long is
+    given up, never run, and its record says why."""
+    lam = fast.client()
+    sink = create(lam, unique("sink"), Code={"ZipFile": make_zip({"app.py": SINK})})
+    name = _throttled_worker(lam, sink["FunctionArn"], MaximumEventAgeInSeconds=60)
+    accepted = time.monotonic()
+    response = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"n": 4}')
+    lines = wait_for(lambda: log_lines(fast, sink["FunctionName"], "SINK "), timeout=90)
+    assert time.monotonic() - accepted >= 60
+    record = json.loads(lines[0][5:])
+    assert record["requestContext"]["condition"] == "EventAgeExceeded"
+    assert record["requestContext"]["requestId"] == response["ResponseMetadata"]["RequestId"]
+    assert record["requestPayload"] == {"n": 4}
+    assert log_lines(fast, name, "RAN ") == []
 
 
 def test_dead_letter_config_round_trip(fast: NimbusServer) -> None:

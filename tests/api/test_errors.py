@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
 import json
 import re
+import stat
 import urllib.error
 import urllib.request
+import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from unittest import mock
@@ -267,6 +271,60 @@ def test_bad_zip(lam: Any, echo: str) -> None:
     )
 
 
+def _zip(*entries: tuple[zipfile.ZipInfo | str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("app.py", "def handler(e, c):\n    return 1\n")
+        for info, data in entries:
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def _symlink(name: str, target: str) -> tuple[zipfile.ZipInfo, bytes]:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info, target.encode()
+
+
+UNSAFE: dict[str, tuple[Callable[[], bytes], str]] = {
+    "zip-slip": (
+        lambda: _zip(("../evil.py", b"x")),
+        "Invalid zip entry '../evil.py': '..' in the path",
+    ),
+    "absolute": (
+        lambda: _zip(("/etc/cron.d/x", b"x")),
+        "Invalid zip entry '/etc/cron.d/x': absolute path",
+    ),
+    "symlink-out": (
+        lambda: _zip(_symlink("lib", "../../etc")),
+        "Invalid zip entry 'lib': symlink target '../../etc' points outside the package",
+    ),
+    "zip-bomb": (  # 300 MB of zeros in 300 KB, honest headers: refused before extracting
+        lambda: _zip(("zeros.bin", bytes(300 << 20))),
+        "Unzipped size must be smaller than 262144000 bytes",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNSAFE))
+def test_unsafe_packages_are_refused_and_nothing_is_created(lam: Any, echo: str, case: str) -> None:
+    build, message = UNSAFE[case]
+    package = build()
+    name = unique("unsafe")
+    refused = (400, "InvalidParameterValueException", message)
+    assert len(package) < 50 * 1024 * 1024
+    code = {"ZipFile": package}
+    created = raises(
+        lam.create_function,
+        FunctionName=name, Runtime=RUNTIME, Role=ROLE, Handler="app.handler", Code=code,
+    )  # fmt: skip
+    assert created == refused
+    assert raises(lam.get_function, FunctionName=name)[0] == 404
+    before = lam.get_function(FunctionName=echo)["Configuration"]["CodeSha256"]
+    assert raises(lam.update_function_code, FunctionName=echo, ZipFile=package) == refused
+    assert lam.get_function(FunctionName=echo)["Configuration"]["CodeSha256"] == before
+
+
 def test_reserved_environment_variables(lam: Any, echo: str) -> None:
     name = unique("env")
     assert raises(
@@ -439,6 +497,25 @@ def test_unsigned_request(server: NimbusServer, echo: str) -> None:
     assert status == 403
     assert headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
     assert body["message"] == "Missing Authentication Token"
+
+
+def test_presigned_query_form_is_verified(server: NimbusServer, echo: str) -> None:
+    """SigV4 in the query string (X-Amz-Signature & co.), as botocore presigns it."""
+    credentials = server.credentials
+    keys = Credentials(credentials["access_key_id"], credentials["secret_access_key"])
+    url = f"{server.endpoint}/2015-03-31/functions/{echo}/configuration"
+
+    def presigned(secret_keys: Credentials) -> urllib.request.Request:
+        request = AWSRequest(method="GET", url=url)
+        botocore.auth.SigV4QueryAuth(secret_keys, "lambda", REGION, expires=60).add_auth(request)
+        assert "X-Amz-Signature=" in request.url and "Authorization" not in request.headers
+        return urllib.request.Request(request.url, method="GET")
+
+    status, _, body = raw(server, presigned(keys))
+    assert status == 200 and body["FunctionName"] == echo
+    wrong = Credentials(keys.access_key, "not-the-secret-key-at-all-0000000000000")
+    status, headers, body = raw(server, presigned(wrong))
+    assert (status, headers["x-amzn-ErrorType"]) == (403, "InvalidSignatureException")
 
 
 def test_wrong_secret(server: NimbusServer) -> None:

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 import urllib.request
@@ -91,6 +92,50 @@ def test_auth_open_accepts_any_credentials(make_server: MakeServer) -> None:
     assert other.get_function_configuration(FunctionName=name)["FunctionArn"].startswith(
         f"arn:aws:lambda:{REGION}:000000000000:function:"
     )
+
+
+def test_first_start_creates_the_root_account_and_a_private_key_file(
+    make_server: MakeServer,
+) -> None:
+    server = make_server()
+    path = server.data_dir / "credentials.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    credentials = server.credentials
+    assert credentials["account_id"] == "000000000000"
+    assert credentials["access_key_id"].startswith("AKIA")
+    assert "Created the root account 000000000000" in server.log()
+    assert "eval $(nimbus env)" in server.log()
+
+
+def test_account_id_is_configurable_on_a_new_data_dir(make_server: MakeServer) -> None:
+    server = make_server(args=("--account-id", "123456789012"))
+    assert server.credentials["account_id"] == "123456789012"
+    lam = server.client()
+    name = create(lam)["FunctionName"]
+    arn = lam.get_function_configuration(FunctionName=name)["FunctionArn"]
+    assert arn == f"arn:aws:lambda:{REGION}:123456789012:function:{name}"
+    assert invoke_json(lam, name, {"x": 1})[0]["event"] == {"x": 1}
+    assert lam.get_account_settings()["AccountLimit"]["ConcurrentExecutions"] == 1000
+    data_dir = server.data_dir
+    server.stop()
+    again = make_server(data_dir)  # no --account-id: the data dir's own account
+    arn_again = again.client().get_function_configuration(FunctionName=name)["FunctionArn"]
+    assert arn_again == arn
+    again.stop()
+    other = make_server(data_dir, start=False, args=("--account-id", "210987654321"))
+    with pytest.raises(RuntimeError, match="holds account 123456789012, not 210987654321"):
+        other.start()
+
+
+def test_bad_account_id_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [NIMBUS, "server", "--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
+         "--account-id", "12345"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "12 digits" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "d").exists()
 
 
 def test_auth_open_refuses_public_host(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from e2e import NimbusServer, create, make_zip, unique
+from e2e import NimbusServer, create, log_lines, make_zip, unique
 from test_sns_support import Recorder, fetch, sink_events, verify, wait_for
 
 ENV = {"NIMBUS_SNS_HTTP_RETRY_DELAYS": "0.2,0.3", "NIMBUS_ASYNC_RETRY_DELAYS": "0.2,0.4"}
@@ -480,3 +480,29 @@ def test_dead_letter_topic_of_a_function(node: NimbusServer, sns: Any, sqs: Any)
     assert attributes["RequestID"]["StringValue"] == response["ResponseMetadata"]["RequestId"]
     assert attributes["ErrorCode"] == {"DataType": "Number", "StringValue": "200"}
     assert "always fails" in attributes["ErrorMessage"]["StringValue"]
+
+
+def test_dead_letter_queue_of_a_function(node: NimbusServer, sqs: Any) -> None:
+    """DeadLetterConfig naming an SQS queue: the event itself, with AWS' attributes."""
+    lam = node.client()
+    url, queue_arn = new_queue(sqs)
+    function = create(
+        lam,
+        unique("fails"),
+        Code={"ZipFile": make_zip({"app.py": FAILING})},
+        DeadLetterConfig={"TargetArn": queue_arn},
+    )
+    lam.put_function_event_invoke_config(
+        FunctionName=function["FunctionName"], MaximumRetryAttempts=1
+    )
+    response = lam.invoke(
+        FunctionName=function["FunctionName"], InvocationType="Event", Payload=b'{"n": 3}'
+    )
+    messages = wait_for(lambda: drain(sqs, url), timeout=30)
+    assert len(messages) == 1 and json.loads(messages[0]["Body"]) == {"n": 3}
+    attributes = messages[0]["MessageAttributes"]
+    assert attributes["RequestID"]["StringValue"] == response["ResponseMetadata"]["RequestId"]
+    assert attributes["ErrorCode"] == {"DataType": "Number", "StringValue": "200"}
+    assert "always fails" in attributes["ErrorMessage"]["StringValue"]
+    runs = log_lines(node, function["FunctionName"], "START RequestId:")
+    assert len(runs) == 2  # the first try and one retry, then the DLQ

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from nimbus.errors import ValidationError
 from nimbus.store.sqlite import Database
 
 
@@ -15,10 +16,10 @@ class UsageService:
         self.price_per_gb_second = price_per_gb_second
 
     async def get_usage(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
-        since = float(p.get("Since", time.time() - 30 * 86400))
+        since = _number(p, "Since", time.time() - 30 * 86400)
         per_price = {
-            "request": p.get("PricePerRequest", self.price_per_request),
-            "gb_second": p.get("PricePerGbSecond", self.price_per_gb_second),
+            "request": _number(p, "PricePerRequest", self.price_per_request),
+            "gb_second": _number(p, "PricePerGbSecond", self.price_per_gb_second),
         }
         functions = await self.db.usage_by_function(account, since)
         for row in functions:
@@ -36,3 +37,10 @@ class UsageService:
             "Prices": {"PerRequest": per_price["request"], "PerGbSecond": per_price["gb_second"]},
             "Functions": functions,
         }
+
+
+def _number(p: dict[str, Any], name: str, default: float) -> float:
+    value = p.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValidationError(f"{name} must be a number >= 0, got {value!r}.")
+    return float(value)
