@@ -5,6 +5,7 @@ The connection side (parsing, flow control, keep-alive, pipelining) is http_prot
 from __future__ import annotations
 
 import asyncio
+import functools
 import http
 import logging
 import re
@@ -174,39 +175,41 @@ class Cycle:
 
     def _head(self, status: int, headers: Any) -> bytes:
         parts = [STATUS_LINE[status]]
+        values = []
         length: int | None = None
-        chunked = False
-        close = False
-        for name, value in (*self.protocol.server_state.default_headers, *headers):
-            if HEADER_NAME_RE.search(name):
-                raise RuntimeError("Invalid HTTP header name.")
-            if HEADER_VALUE_RE.search(value):
-                raise RuntimeError("Invalid HTTP header value.")
-            name = name.lower()
-            if name == b"content-length" and length is None and not chunked:
-                length = int(value)
-            elif name == b"transfer-encoding" and value.lower() == b"chunked":
-                chunked, length = True, None
-            elif name == b"connection" and b"close" in value.lower():
-                close = True
+        chunked = close = False
+        for raw_name, value in (*self.protocol.server_state.default_headers, *headers):
+            name = _checked_name(raw_name)
+            values.append(value)
+            if name in _FRAMING:
+                if name == b"content-length" and length is None and not chunked:
+                    length = int(value)
+                elif name == b"transfer-encoding" and value.lower() == b"chunked":
+                    chunked, length = True, None
+                elif name == b"connection" and b"close" in value.lower():
+                    close = True
             parts += (name, b": ", value, b"\r\n")
+        if HEADER_VALUE_RE.search(b"".join(values)):  # one scan for all: none may hold CR/LF
+            raise RuntimeError("Invalid HTTP header value.")
         if close:
             self.keep_alive = False
         elif not self.keep_alive:
             parts.append(b"connection: close\r\n")
-        if (
-            length is None
-            and not chunked
-            and self.scope["method"] != "HEAD"
-            and status
-            not in (
-                204,
-                304,
-            )
-        ):
+        bodiless = self.scope["method"] == "HEAD" or status in (204, 304)
+        if length is None and not chunked and not bodiless:
             chunked = True  # no length given: the body goes out in chunks
             parts.append(b"transfer-encoding: chunked\r\n")
         self.chunked = chunked
         self.remaining = length or 0
         parts.append(b"\r\n")
         return b"".join(parts)
+
+
+_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
+
+
+@functools.lru_cache(maxsize=1024)  # the same few names in every reply
+def _checked_name(name: bytes) -> bytes:
+    if HEADER_NAME_RE.search(name):
+        raise RuntimeError("Invalid HTTP header name.")
+    return name.lower()

@@ -137,7 +137,7 @@ class Edge:
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
                 + [(b"content-length", str(len(out)).encode())],
             }
         )
