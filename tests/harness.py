@@ -23,6 +23,7 @@ from nimbus.engine.engine import Engine
 from nimbus.models import FunctionSpec, Invocation, InvokeResult
 from nimbus.obs.logs import LogStore
 from nimbus.obs.metering import MeteringLog
+from nimbus.sandbox.placement import CpuPlacement
 
 T = TypeVar("T")
 ACCOUNT = "000000000000"
@@ -33,7 +34,9 @@ class EngineHarness:
 
     instances = 0
 
-    def __init__(self, data_dir: Path, **config: Any) -> None:
+    def __init__(
+        self, data_dir: Path, placement: CpuPlacement | None = None, **config: Any
+    ) -> None:
         # Engines in one process must not hand out the same sandbox uids.
         EngineHarness.instances += 1
         config.setdefault("sandbox_uid_base", 990_000 + 1000 * EngineHarness.instances)
@@ -44,7 +47,7 @@ class EngineHarness:
         self.config = EngineConfig(data_dir=data_dir, **config)
         self.logs = LogStore(data_dir / "logs")
         self.metering = MeteringLog(data_dir / "metering.jsonl")
-        self.engine = Engine(self.config, self.logs, self.metering)
+        self.engine = Engine(self.config, self.logs, self.metering, placement)
         self.run(self.engine.start())
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:

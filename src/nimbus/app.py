@@ -25,6 +25,7 @@ from nimbus.api.sqs import SqsApi
 from nimbus.config import EngineConfig
 from nimbus.engine.engine import Engine
 from nimbus.obs.logs import LogStore
+from nimbus.sandbox.placement import CpuPlacement
 from nimbus.services.accounts import RootCredentials, ensure_root, server_secret
 from nimbus.services.async_invoke import AsyncConfig, AsyncInvokeService, lambda_deliverer
 from nimbus.services.bus_destination import bus_deliverer
@@ -81,6 +82,7 @@ class ServerConfig:
     region: str = "us-east-1"
     gateway_port: int = 8901  # the HTTP gateway's own port (0: none)
     engine: dict[str, Any] = field(default_factory=dict)  # EngineConfig overrides
+    placement: CpuPlacement | None = None  # the CPU the server is pinned to (server.py)
 
     @property
     def endpoint_url(self) -> str:
@@ -188,7 +190,7 @@ class Nimbus:
             data_dir=data, account_id=config.account_id, region=config.region, **config.engine
         )
         log_store = self.log_store = LogStore(data / "logs")
-        self.engine = Engine(engine_config, log_store, self.metering)
+        self.engine = Engine(engine_config, log_store, self.metering, config.placement)
         await self.engine.start()
         code = CodeStore(engine_config.code_dir)
         credentials = {config.account_id: self.credentials.as_environment()}

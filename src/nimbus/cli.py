@@ -318,6 +318,29 @@ def doctor() -> None:
     console.print("[bold]Host tuning:[/] " + ("nothing to suggest" if not hints else ""))
     for hint in hints:
         console.print(f"[yellow]![/] {hint}")
+    _doctor_placement()
+
+
+def _doctor_placement() -> None:
+    """CPU placement (NIMBUS_CPU_PLACEMENT) and the wake-up costs that decide it."""
+    from nimbus.sandbox.placement import CpuPlacement
+    from nimbus.sandbox.wakeups import same_and_cross_cpu
+
+    mode = os.environ.get("NIMBUS_CPU_PLACEMENT", "spread")
+    try:
+        placement = CpuPlacement.choose(mode)
+    except ValueError as e:
+        console.print(f"[red]![/] {e}")
+        return
+    chosen = placement.describe() if placement else "left to the kernel"
+    console.print(f"[bold]CPU placement:[/] {mode}: {chosen}")
+    measured = same_and_cross_cpu()
+    if measured is not None:
+        same, cross = measured
+        console.print(
+            f"  waking a process: {same:.1f} µs round trip on one CPU, {cross:.1f} µs across "
+            f"CPUs ({cross / same:.0f}x); see README, CPU placement"
+        )
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import socket
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from rich.console import Console
 
 from nimbus.app import Nimbus, ServerConfig
 from nimbus.http_protocol import HttpProtocol
+from nimbus.sandbox.placement import CpuPlacement
 from nimbus.services.accounts import load_credentials
 
 console = Console(stderr=True)
@@ -47,6 +49,10 @@ def serve(
             "Bind to 127.0.0.1 (the default) or drop --auth open."
         )
     data_dir = data_dir.expanduser()
+    try:
+        placement = CpuPlacement.choose(os.environ.get("NIMBUS_CPU_PLACEMENT", "spread"))
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -57,7 +63,10 @@ def serve(
         auth=auth,
         account_id=root_account(data_dir, account_id),
         gateway_port=gateway_port,
+        placement=placement,
     )
+    if placement is not None:
+        placement.pin_this_process()  # before any thread or zygote starts: they inherit it
     app = Nimbus(config)
 
     class Server(uvicorn.Server):

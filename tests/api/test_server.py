@@ -373,3 +373,30 @@ def test_harness_moves_off_a_port_taken_before_the_server_binds(tmp_path: Path) 
             assert server.client().list_functions()["Functions"] == []
         finally:
             server.stop()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="placement needs two CPUs")
+def test_pinned_placement_runs_the_server_on_one_cpu(make_server: MakeServer) -> None:
+    from nimbus.sandbox.placement import allowed_cpus
+
+    cpus = sorted(os.sched_getaffinity(0))
+    placed = make_server(env={"NIMBUS_CPU_PLACEMENT": "pinned"})
+    assert placed.process is not None
+    assert allowed_cpus(placed.process.pid) == str(cpus[-1])
+    lam = placed.client()
+    name = create(lam)["FunctionName"]
+    assert invoke_json(lam, name)[0]["event"] == {}
+    spread = make_server()  # the default: the kernel places everything
+    assert spread.process is not None
+    assert allowed_cpus(spread.process.pid) == f"{cpus[0]}-{cpus[-1]}"
+
+
+def test_bad_cpu_placement_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [NIMBUS, "server", "--port", str(free_port()), "--data-dir", str(tmp_path / "d")],
+        capture_output=True, text=True, timeout=30,
+        env={**os.environ, "NIMBUS_CPU_PLACEMENT": "everywhere"},
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "NIMBUS_CPU_PLACEMENT must be one of spread, pinned" in result.stderr
+    assert "Traceback" not in result.stderr

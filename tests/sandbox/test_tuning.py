@@ -3,6 +3,7 @@ this machine's own /sys), never changed."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,36 @@ def test_doctor_reports_this_hosts_tuning() -> None:
     assert done.returncode == 0, done.stderr
     assert "Host tuning:" in done.stdout
     assert ("halt polling is off" in done.stdout) == bool(expected)
+
+
+def test_doctor_reports_isolation_runtimes_and_placement() -> None:
+    """The isolation table names every feature with its state (and why one is missing),
+    the runtimes with their interpreters, and the CPU placement with measured wake-ups."""
+    from nimbus.engine.runtimes import RuntimeRegistry
+
+    done = subprocess.run(
+        [sys.executable, "-m", "nimbus.cli", "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "400", "PATH": "/usr/bin:/bin", "NIMBUS_CPU_PLACEMENT": "pinned"},
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for feature in (
+        "mount/pid/ipc/uts namespaces",
+        "cgroups (memory, CPU, pids)",
+        "seccomp filter",
+        "own unprivileged uid per environment",
+        "Landlock scopes",
+    ):
+        row = next(line for line in out.splitlines() if feature in line)
+        assert ("active" in row) != ("missing" in row), row
+    if "missing" in out.split("Runtimes")[0]:
+        assert "! " in out  # each missing feature says why
+    for runtime, path in RuntimeRegistry().available().items():
+        row = next(line for line in out.splitlines() if f" {runtime} " in line)
+        assert (path or "not installed") in row
+    if len(os.sched_getaffinity(0)) > 1:
+        assert "CPU placement: pinned: server and short invocations on CPU" in out
+        assert "µs round trip on one CPU" in out and "across CPUs" in out

@@ -25,6 +25,12 @@ from nimbus.models import gb_seconds as to_gb_seconds
 from nimbus.obs import logs
 from nimbus.sandbox import host, sdk
 from nimbus.sandbox.cgroups import CgroupManager
+from nimbus.sandbox.placement import (
+    INIT_RELEASE_AFTER_S,
+    RELEASE_AFTER_S,
+    REPIN_AFTER,
+    CpuPlacement,
+)
 from nimbus.sandbox.plan import rootfs_spec
 from nimbus.types import LogSink, MeteringSink
 
@@ -44,8 +50,16 @@ def _account(arn: str) -> str:
 
 
 class Engine:
-    def __init__(self, config: EngineConfig, logs_sink: LogSink, metering: MeteringSink) -> None:
+    def __init__(
+        self,
+        config: EngineConfig,
+        logs_sink: LogSink,
+        metering: MeteringSink,
+        placement: CpuPlacement | None = None,
+    ) -> None:
         self.config = config
+        # Environments inherit the server's (hot) CPU; long runs are spread (placement.py).
+        self.placement = placement
         self.logs = logs_sink
         self.metering = metering
         self.runtimes = RuntimeRegistry(config.runtime_paths)
@@ -168,10 +182,13 @@ class Engine:
             self._evict_least_recently_used()
         started = time.perf_counter()
         env = await self._launcher.launch(zygote, spec, init_type)
+        if self.placement is not None:
+            self.placement.pin([env.pid])  # (inherited from `nimbus server` already)
         self._by_pid[env.pid] = env
         if env.pid in self._early_exits:
             self._on_exit(env.pid, self._early_exits.pop(env.pid))
         init_timeout = max(spec.timeout_s, 10.0)
+        release = self._release_later(env)  # a heavy INIT must not hold the server's CPU
         try:
             answer = await asyncio.wait_for(env.transport.ready(), init_timeout)
         except (EnvironmentGone, TimeoutError):
@@ -181,6 +198,9 @@ class Engine:
             env.init_answer = answer
             if answer is not None:
                 env.kill()  # INIT failed: never reused
+        finally:
+            if release is not None:
+                release.cancel()
         env.init_ms = (time.perf_counter() - started) * 1000
         return env
 
@@ -300,8 +320,7 @@ class Engine:
             invocation.deadline_ms = int(wall_start * 1000 + spec.timeout_s * 1000)
             if not invocation.invoked_arn:
                 invocation.invoked_arn = spec.arn
-            loop = asyncio.get_running_loop()
-            timer = loop.call_later(spec.timeout_s, env.expire)
+            self._arm_deadline(env, spec.timeout_s)
             try:
                 answer = await env.transport.invoke(invocation)
                 verdict = outcomes.from_answer(answer)
@@ -310,8 +329,11 @@ class Engine:
                 await env.exited  # OOM/timeout/exit status are known once it is reaped
                 verdict = outcomes.from_death(env, request_id)
             finally:
-                timer.cancel()
+                if env.timer is not None:
+                    env.timer.cancel()
             duration_ms = (time.perf_counter() - started) * 1000
+            if self.placement is not None:
+                self._place_after(env, duration_ms)
             if verdict.outcome == "timeout":
                 duration_ms = spec.timeout_s * 1000
         billed = billed_ms(duration_ms + (init_ms or 0.0))
@@ -353,6 +375,45 @@ class Engine:
             log=text,
             record=record,
         )
+
+    # CPU placement ------------------------------------------------------------------------
+    def _arm_deadline(self, env: Environment, timeout_s: float) -> None:
+        """The invocation's timeout; first, while the environment is on the server's CPU,
+        the moment it stops counting as short and is spread over every CPU."""
+        loop = asyncio.get_running_loop()
+        if self.placement is None or env.released or timeout_s <= RELEASE_AFTER_S:
+            env.timer = loop.call_later(timeout_s, env.expire)
+            return
+
+        def long_running() -> None:
+            self._release(env)
+            env.timer = loop.call_later(timeout_s - RELEASE_AFTER_S, env.expire)
+
+        env.timer = loop.call_later(RELEASE_AFTER_S, long_running)
+
+    def _release_later(self, env: Environment) -> asyncio.TimerHandle | None:
+        if self.placement is None or env.released:
+            return None
+        return asyncio.get_running_loop().call_later(INIT_RELEASE_AFTER_S, self._release, env)
+
+    def _release(self, env: Environment) -> None:
+        assert self.placement is not None
+        if env.alive and not env.released:
+            env.released, env.short_runs = True, 0
+            self.placement.release(env.tasks())
+
+    def _place_after(self, env: Environment, duration_ms: float) -> None:
+        """A released environment comes back after REPIN_AFTER short runs in a row."""
+        assert self.placement is not None
+        if not env.released or not env.alive:
+            return
+        if duration_ms >= RELEASE_AFTER_S * 1000:
+            env.short_runs = 0
+            return
+        env.short_runs += 1
+        if env.short_runs >= REPIN_AFTER:
+            env.released = False
+            self.placement.pin(env.tasks())
 
     # housekeeping ----------------------------------------------------------------------
     async def _reap_forever(self) -> None:

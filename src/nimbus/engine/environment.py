@@ -13,6 +13,7 @@ from pathlib import Path
 from nimbus.engine.logpipe import LogPipe
 from nimbus.engine.transport import Outcome, Transport
 from nimbus.models import FunctionSpec
+from nimbus.sandbox import placement
 from nimbus.sandbox.cgroups import EnvCgroup
 
 # How Go's os/exec (AWS' runtime manager) words the signals that end a runtime.
@@ -54,6 +55,10 @@ class Environment:
         self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._final_peak_mb = 0
         self._final_oom = False
+        # CPU placement (sandbox/placement.py): on the server's CPU unless released
+        self.released = False
+        self.short_runs = 0  # short invocations in a row since it was released
+        self.timer: asyncio.TimerHandle | None = None  # the running invocation's next deadline
 
     @property
     def alive(self) -> bool:
@@ -96,6 +101,11 @@ class Environment:
         """The invocation's deadline passed: kill the whole environment."""
         self.timed_out = True
         self.kill()
+
+    def tasks(self) -> list[int]:
+        """Its threads and its processes' (for CPU placement)."""
+        found = self.cgroup.tasks() if self.cgroup else []
+        return found or (placement.threads(self.pid) if self.pid else [])
 
     def max_memory_mb(self) -> int:
         """Peak memory of the environment (cgroup peak; VmHWM when there are no cgroups)."""

@@ -61,6 +61,14 @@ class EnvCgroup:
         except (OSError, ValueError):
             return 0
 
+    def tasks(self) -> list[int]:
+        """Every thread in the cgroup: the runtime's, and those of processes it started."""
+        name = "tasks" if self.version == 1 else "cgroup.threads"
+        try:
+            return [int(tid) for tid in (self.dirs["cpu"] / name).read_text().split()]
+        except (OSError, ValueError, KeyError):
+            return []
+
     def oom_killed(self) -> bool:
         name = "memory.oom_control" if self.version == 1 else "memory.events"
         try:
