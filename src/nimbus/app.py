@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from nimbus.api.s3_notification import register as register_notifications
 from nimbus.api.s3_routes import s3_api
 from nimbus.api.sns import SnsApi, public_route
 from nimbus.api.sqs import SqsApi
+from nimbus.cells.cell import CellPeers
+from nimbus.cells.shared import SharedState
 from nimbus.config import EngineConfig
 from nimbus.engine.engine import Engine
 from nimbus.obs.logs import LogStore
@@ -83,6 +86,7 @@ class ServerConfig:
     gateway_port: int = 8901  # the HTTP gateway's own port (0: none)
     engine: dict[str, Any] = field(default_factory=dict)  # EngineConfig overrides
     placement: CpuPlacement | None = None  # the CPU the server is pinned to (server.py)
+    shared: SharedState | None = None  # with --cells N: what the cells share (cells/)
 
     @property
     def endpoint_url(self) -> str:
@@ -122,6 +126,7 @@ class Nimbus:
         self.async_invoke: AsyncInvokeService | None = None
         self.log_store: LogStore | None = None
         self.gateway: Any = None  # the HTTP gateway's ASGI app
+        self.on_started: list[Callable[[], Awaitable[None]]] = []
         self.scheduler: Scheduler | None = None
         self.queue: EventQueue | None = None
         self.s3: S3Service | None = None
@@ -168,6 +173,8 @@ class Nimbus:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.start()
+                    for hook in self.on_started:  # before the server listens (cells/)
+                        await hook()
                 except Exception as e:
                     log.exception("Nimbus failed to start")
                     await send({"type": "lifespan.startup.failed", "message": str(e)})
@@ -190,11 +197,14 @@ class Nimbus:
             data_dir=data, account_id=config.account_id, region=config.region, **config.engine
         )
         log_store = self.log_store = LogStore(data / "logs")
-        self.engine = Engine(engine_config, log_store, self.metering, config.placement)
+        peers = CellPeers(config.shared, 0) if config.shared else None
+        self.engine = Engine(engine_config, log_store, self.metering, config.placement, peers)
         await self.engine.start()
         code = CodeStore(engine_config.code_dir)
         credentials = {config.account_id: self.credentials.as_environment()}
-        registry = FunctionRegistry(self.db, code.root, config.endpoint_url, credentials)
+        registry = FunctionRegistry(
+            self.db, code.root, config.endpoint_url, credentials, config.shared
+        )
         functions = FunctionService(
             registry,
             code,

@@ -37,6 +37,11 @@ def server(
     auth: str = typer.Option(
         "sigv4", help="sigv4 (verify signatures) or open (any key; loopback only)."
     ),
+    cells: str = typer.Option(
+        os.environ.get("NIMBUS_CELLS", "1"),
+        "--cells",
+        help="Processes serving Invoke, one per CPU: a number or auto (README: cells).",
+    ),
     account_id: str | None = typer.Option(
         os.environ.get("NIMBUS_ACCOUNT_ID"),
         "--account-id",
@@ -50,7 +55,7 @@ def server(
         raise typer.BadParameter("--auth must be sigv4 or open")
     if account_id is not None and not (len(account_id) == 12 and account_id.isdigit()):
         raise typer.BadParameter("--account-id takes 12 digits, e.g. 123456789012")
-    serve(host, port, data_dir, auth, gateway_port, account_id)
+    serve(host, port, data_dir, auth, gateway_port, account_id, cells)
 
 
 @app.command()

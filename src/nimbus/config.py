@@ -39,6 +39,8 @@ class EngineConfig:
     # Each environment runs as its own unprivileged uid taken from this range.
     sandbox_uid_base: int = 990_000
     sandbox_uid_count: int = 10_000
+    # The run directory's own subdirectory: each cell of a server has one (cells/).
+    run_name: str = ""
     pids_limit: int = 1024
     nofile_limit: int = 1024
     # Explicit interpreter paths, e.g. {"python3.12": "/opt/py312/bin/python3.12"};
@@ -59,4 +61,4 @@ class EngineConfig:
 
     @property
     def run_dir(self) -> Path:
-        return self.data_dir / "run"
+        return self.data_dir / "run" / self.run_name if self.run_name else self.data_dir / "run"

@@ -35,6 +35,7 @@ class HttpProtocol(asyncio.Protocol):
         server_state: Any,
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
+        received: bytes = b"",
     ) -> None:
         if not config.loaded:
             config.load()
@@ -60,6 +61,7 @@ class HttpProtocol(asyncio.Protocol):
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._expect_continue = False
+        self._received = received  # read by another process before it passed us the socket
 
     # connection ---------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -69,6 +71,9 @@ class HttpProtocol(asyncio.Protocol):
         self.client = _address(transport.get_extra_info("peername"))
         self.last_active = self.loop.time()
         self._arm_idle_timer(self.keep_alive_s)
+        if self._received:
+            received, self._received = self._received, b""
+            self.data_received(received)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from rich.console import Console
 
 from nimbus.app import Nimbus, ServerConfig
+from nimbus.cells.distribute import DistributingProtocol
+from nimbus.cells.primary import CellPlan, PrimaryCells, base_config
 from nimbus.http_protocol import HttpProtocol
 from nimbus.sandbox.placement import CpuPlacement
 from nimbus.services.accounts import load_credentials
@@ -42,6 +46,7 @@ def serve(
     auth: str,
     gateway_port: int = 8901,
     account_id: str | None = None,
+    cells: str = "1",
 ) -> None:
     if auth == "open" and not is_loopback(host):
         raise SystemExit(
@@ -51,8 +56,11 @@ def serve(
     data_dir = data_dir.expanduser()
     try:
         placement = CpuPlacement.choose(os.environ.get("NIMBUS_CPU_PLACEMENT", "spread"))
+        plan = CellPlan.make(cells, data_dir)
     except ValueError as e:
         raise SystemExit(str(e)) from None
+    if plan is not None:
+        placement = plan.placement  # each cell on its own CPU, the primary on the first
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -64,24 +72,47 @@ def serve(
         account_id=root_account(data_dir, account_id),
         gateway_port=gateway_port,
         placement=placement,
+        shared=plan.shared if plan else None,
+        engine=plan.engine_overrides() if plan else {},
     )
     if placement is not None:
         placement.pin_this_process()  # before any thread or zygote starts: they inherit it
     app = Nimbus(config)
 
+    primary_cells: PrimaryCells | None = None
+    protocol: Any = HttpProtocol  # uvicorn's Server, Nimbus' HTTP/1.1 protocol
+    if plan is not None:
+        base = base_config(
+            plan, data_dir, config.endpoint_url, config.region, config.account_id, auth
+        )
+        primary_cells = PrimaryCells(plan, base)
+        protocol = functools.partial(DistributingProtocol, distributor=primary_cells.distributor)
+
     class Server(uvicorn.Server):
         async def startup(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
             await super().startup(sockets)
             if app.credentials is not None and not self.should_exit:
-                _announce(app, config)
+                _announce(app, config, plan.count if plan else 1)
 
+        async def shutdown(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
+            if primary_cells is not None:
+                await primary_cells.stop()  # their invocations in flight finish first
+            await super().shutdown(sockets)
+
+    if primary_cells is not None:
+        started = primary_cells
+
+        async def start_cells() -> None:  # the app is up, the port does not listen yet
+            await started.start(server.config, server.server_state, server.lifespan.state)
+
+        app.on_started.append(start_cells)
     server = Server(
         uvicorn.Config(
             app,
             host=host,
             port=port,
             loop="uvloop",
-            http=HttpProtocol,  # uvicorn's Server, Nimbus' HTTP/1.1 protocol (http_protocol.py)
+            http=protocol,
             lifespan="on",
             log_level="warning",
             access_log=False,
@@ -116,13 +147,15 @@ def root_account(data_dir: Path, wanted: str | None) -> str:
     return existing.account_id
 
 
-def _announce(app: Nimbus, config: ServerConfig) -> None:
+def _announce(app: Nimbus, config: ServerConfig, cells: int) -> None:
     creds = app.credentials
     assert creds is not None
     (config.data_dir / "endpoint").write_text(config.endpoint_url + "\n")
     console.print(
         f"[bold green]Nimbus[/] serving the AWS APIs on [bold]{config.endpoint_url}[/]"
-        f" (data: {config.data_dir}, auth: {config.auth})"
+        f" (data: {config.data_dir}, auth: {config.auth}"
+        + (f", {cells} cells" if cells > 1 else "")
+        + ")"
     )
     if app.new_credentials:
         console.print(

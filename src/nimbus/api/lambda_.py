@@ -34,8 +34,7 @@ class LambdaApi:
         mappings: MappingService | None = None,
         concurrency: FunctionConcurrency | None = None,
     ) -> None:
-        model = botocore.session.get_session().get_service_model("lambda")
-        self.codec = restjson.RestJsonCodec(model)
+        self.codec = _codec()
         self.handlers: dict[str, Handler] = {
             "CreateFunction": functions.create_function,
             "GetFunction": functions.get_function,
@@ -86,6 +85,13 @@ class LambdaApi:
                 }
             )
 
+    @classmethod
+    def serving(cls, handlers: dict[str, Handler]) -> LambdaApi:
+        """An adapter for just these operations (an invoke cell's: cells/cell.py)."""
+        api = cls.__new__(cls)
+        api.codec, api.handlers = _codec(), handlers
+        return api
+
     def operation_name(self, method: str, raw_path: str) -> str:
         operation, _ = self.codec.match(method, raw_path.split("?", 1)[0], {})
         return str(operation.name)
@@ -113,6 +119,10 @@ class LambdaApi:
         status, out_headers, out_body = self.codec.encode(operation, output)
         out_headers.append(("x-amzn-RequestId", request_id))
         return status, out_headers, out_body
+
+
+def _codec() -> restjson.RestJsonCodec:
+    return restjson.RestJsonCodec(botocore.session.get_session().get_service_model("lambda"))
 
 
 def _forgetting_urls(delete: Handler, urls: FunctionUrls) -> Handler:

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
+from typing import Protocol
 
 from nimbus.config import EngineConfig
 from nimbus.engine import outcomes
@@ -49,6 +50,15 @@ def _account(arn: str) -> str:
     return arn.split(":")[4]
 
 
+class Peers(Protocol):
+    """The other cells of this server (cells/): the account-wide limit counts their
+    invocations in flight too."""
+
+    def in_flight_elsewhere(self) -> int: ...
+
+    def report_in_flight(self, count: int) -> None: ...
+
+
 class Engine:
     def __init__(
         self,
@@ -56,8 +66,10 @@ class Engine:
         logs_sink: LogSink,
         metering: MeteringSink,
         placement: CpuPlacement | None = None,
+        peers: Peers | None = None,
     ) -> None:
         self.config = config
+        self.peers = peers
         # Environments inherit the server's (hot) CPU; long runs are spread (placement.py).
         self.placement = placement
         self.logs = logs_sink
@@ -254,10 +266,14 @@ class Engine:
             raise TooManyRequests(
                 "Rate Exceeded.", "ReservedFunctionConcurrentInvocationLimitExceeded"
             )
-        if self._in_flight >= self.config.concurrency_limit:
+        peers = self.peers
+        elsewhere = peers.in_flight_elsewhere() if peers is not None else 0
+        if self._in_flight + elsewhere >= self.config.concurrency_limit:
             raise TooManyRequests("Rate Exceeded.", "ConcurrentInvocationLimitExceeded")
         self._in_flight += 1
         self._fn_in_flight[fn] += 1
+        if peers is not None:
+            peers.report_in_flight(self._in_flight)
         return fn
 
     def _leave(self, fn: str) -> None:
@@ -265,6 +281,8 @@ class Engine:
         self._fn_in_flight[fn] -= 1
         if not self._fn_in_flight[fn]:
             del self._fn_in_flight[fn]
+        if self.peers is not None:
+            self.peers.report_in_flight(self._in_flight)
 
     async def invoke(self, spec: FunctionSpec, invocation: Invocation) -> InvokeResult:
         if len(invocation.payload) > MAX_REQUEST_BYTES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 from nimbus.errors import ResourceNotFound
 from nimbus.models import FunctionRecord, FunctionSpec
@@ -10,8 +11,19 @@ from nimbus.services.names import function_arn
 from nimbus.store.sqlite import Database
 
 
+class Generation(Protocol):
+    """A counter every cell of a server sees (cells/shared.py): the primary bumps it after
+    each change of a function record; the other cells drop their caches when it moves."""
+
+    @property
+    def generation(self) -> int: ...
+
+    def bump_generation(self) -> None: ...
+
+
 class FunctionRegistry:
-    """All writes of function records go through here (one node owns its store)."""
+    """All writes of function records go through here (one node owns its store). With
+    `shared` and follower=True it is a cell's read-only view of the primary's records."""
 
     def __init__(
         self,
@@ -19,8 +31,13 @@ class FunctionRegistry:
         code_root: Path,
         endpoint_url: str,
         credentials: dict[str, dict[str, str]],
+        shared: Generation | None = None,
+        follower: bool = False,
     ) -> None:
         self.db = db
+        self._shared = shared
+        self._follower = follower and shared is not None
+        self._seen = shared.generation if shared is not None else 0
         self._code_root = code_root
         self._endpoint = endpoint_url
         self._credentials = credentials
@@ -32,19 +49,31 @@ class FunctionRegistry:
 
     def cached(self, account: str, name: str) -> FunctionRecord | None:
         """The record if it is in the cache (the invoke path's no-await case)."""
+        if self._follower:
+            self._follow()
         return self._records.get((account, name))
 
     async def get(self, account: str, name: str, region: str) -> FunctionRecord:
         key = (account, name)
+        if self._follower:
+            self._follow()
         record = self._records.get(key)
         if record is None:
-            epoch = self._epochs.get(key, 0)
+            epoch, seen = self._epochs.get(key, 0), self._seen
             record = await self.db.get_function(account, name)
             if record is None:
                 raise ResourceNotFound(f"Function not found: {function_arn(region, account, name)}")
-            if self._epochs.get(key, 0) == epoch:
+            if self._epochs.get(key, 0) == epoch and self._seen == seen:
                 self._records[key] = record
         return record
+
+    def _follow(self) -> None:
+        """A follower's cache lives as long as the primary's generation does not move."""
+        assert self._shared is not None
+        generation = self._shared.generation
+        if generation != self._seen:
+            self._seen = generation
+            self._records.clear()
 
     async def insert(self, record: FunctionRecord) -> bool:
         if not await self.db.insert_function(record):
@@ -72,15 +101,22 @@ class FunctionRegistry:
         self._records.pop(key, None)
         self._specs.pop(key, None)
         self._epochs[key] = self._epochs.get(key, 0) + 1
+        self._changed()
 
     def _remember(self, record: FunctionRecord) -> None:
         key = (record.account_id, record.name)
         self._records[key] = record
         self._specs.pop(key, None)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._shared is not None and not self._follower:
+            self._shared.bump_generation()
 
     def serve_previous(self, previous: FunctionRecord) -> None:
         """While an update is in progress, invocations keep running `previous` (as AWS)."""
         self._previous[(previous.account_id, previous.name)] = previous
+        self._changed()
 
     def previous(self, account: str, name: str) -> FunctionRecord | None:
         """The last good record of a function whose update is underway."""
@@ -88,6 +124,7 @@ class FunctionRegistry:
 
     def stop_serving_previous(self, account: str, name: str) -> None:
         self._previous.pop((account, name), None)
+        self._changed()
 
     def live(self, record: FunctionRecord) -> FunctionRecord:
         """The record invocations run: the previous one while `record`'s update is underway."""
