@@ -38,9 +38,9 @@ def server(
         "sigv4", help="sigv4 (verify signatures) or open (any key; loopback only)."
     ),
     cells: str = typer.Option(
-        os.environ.get("NIMBUS_CELLS", "1"),
+        os.environ.get("NIMBUS_CELLS", "0"),
         "--cells",
-        help="Processes serving Invoke, one per CPU: a number or auto (README: cells).",
+        help="Invoke cells beside the main process, one CPU each: a number or auto (README).",
     ),
     account_id: str | None = typer.Option(
         os.environ.get("NIMBUS_ACCOUNT_ID"),

@@ -34,9 +34,8 @@ def is_loopback(host: str) -> bool:
 
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.create_server((host, port), family=family, backlog=2048)
-    listener.set_inheritable(True)
-    return listener
+    # Not inheritable (the default): cells, zygotes and environments must never hold it.
+    return socket.create_server((host, port), family=family, backlog=2048)
 
 
 def serve(
@@ -46,7 +45,7 @@ def serve(
     auth: str,
     gateway_port: int = 8901,
     account_id: str | None = None,
-    cells: str = "1",
+    cells: str = "0",
 ) -> None:
     if auth == "open" and not is_loopback(host):
         raise SystemExit(
@@ -59,8 +58,6 @@ def serve(
         plan = CellPlan.make(cells, data_dir)
     except ValueError as e:
         raise SystemExit(str(e)) from None
-    if plan is not None:
-        placement = plan.placement  # each cell on its own CPU, the primary on the first
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -92,7 +89,7 @@ def serve(
         async def startup(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
             await super().startup(sockets)
             if app.credentials is not None and not self.should_exit:
-                _announce(app, config, plan.count if plan else 1)
+                _announce(app, config, plan.cells if plan else 0)
 
         async def shutdown(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
             if primary_cells is not None:
@@ -154,7 +151,7 @@ def _announce(app: Nimbus, config: ServerConfig, cells: int) -> None:
     console.print(
         f"[bold green]Nimbus[/] serving the AWS APIs on [bold]{config.endpoint_url}[/]"
         f" (data: {config.data_dir}, auth: {config.auth}"
-        + (f", {cells} cells" if cells > 1 else "")
+        + (f", {cells} invoke cell{'s' if cells > 1 else ''}" if cells else "")
         + ")"
     )
     if app.new_credentials:

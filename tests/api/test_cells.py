@@ -1,11 +1,13 @@
-"""`nimbus server --cells 2`: an invoke cell next to the primary, on one port.
+"""`nimbus server --cells 2`: two invoke cells next to the primary, on one port.
 
-Connections land on either process; these tests open many of them and check that both
-serve Invokes, that everything else reaches the primary through the cell's handoff, that
-changes are seen everywhere at once, and what happens when a cell or the server stops."""
+The primary deals connections out to the cells; these tests open many of them and check
+that the cells serve the Invokes, that everything else reaches the primary through the
+cells' handoffs, that changes are seen everywhere at once, and what happens when a cell
+or the server stops."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -50,10 +52,19 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def cell_pid(server: NimbusServer) -> int:
+def cell_pids(server: NimbusServer) -> list[int]:
     assert server.process is not None
-    for pid in children(server.process.pid):
-        if b"nimbus.cells.cell" in Path(f"/proc/{pid}/cmdline").read_bytes():
+    return [
+        pid
+        for pid in children(server.process.pid)
+        if b"nimbus.cells.cell" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def cell_pid(server: NimbusServer) -> int:
+    """Cell 1's process."""
+    for pid in cell_pids(server):
+        if b'"index": 1,' in Path(f"/proc/{pid}/cmdline").read_bytes():
             return pid
     raise AssertionError("no cell process")
 
@@ -117,15 +128,51 @@ def deploy(server: NimbusServer, version: str = "v1") -> str:
     return name
 
 
-def test_both_processes_serve_invokes(cells: NimbusServer, connections: list[Connection]) -> None:
+def test_the_cells_serve_the_invokes(cells: NimbusServer, connections: list[Connection]) -> None:
     name = deploy(cells)
+    assert cells.process is not None
+    warmed = environments_under(cells.process.pid)  # activation's warm-up ran in the primary
     with ThreadPoolExecutor(len(connections)) as pool:
         results = list(pool.map(lambda c: [c.invoke(name) for _ in range(5)], connections))
     assert all(status == 200 and out["version"] == "v1" for r in results for status, out in r)
     assert cells.process is not None
-    cell = cell_pid(cells)
-    assert environments_under(cell) >= 1, "no connection was served by the cell"
-    assert environments_under(cells.process.pid) >= 1, "no connection was served by the primary"
+    pids = cell_pids(cells)
+    assert len(pids) == 2
+    for pid in pids:
+        assert environments_under(pid) >= 1, f"no connection was served by cell {pid}"
+    assert environments_under(cells.process.pid) == warmed, "the primary ran a dealt Invoke"
+    # each cell (every thread of it) on a CPU of its own; the primary on all of them
+    placed = [
+        {frozenset(os.sched_getaffinity(int(t))) for t in os.listdir(f"/proc/{pid}/task")}
+        for pid in pids
+    ]
+    assert all(len(threads) == 1 and len(next(iter(threads))) == 1 for threads in placed)
+    assert len(set().union(*placed)) == 2
+    assert os.sched_getaffinity(cells.process.pid) == os.sched_getaffinity(0)
+
+
+def test_no_process_of_the_server_but_the_primary_holds_its_port(cells: NimbusServer) -> None:
+    """Listening sockets are not inherited: not by cells, zygotes or environments."""
+    assert cells.process is not None
+    holders = set()
+    port = f":{cells.port:04X}".encode()
+    inodes = {
+        line.split()[9]
+        for line in Path("/proc/net/tcp").read_bytes().splitlines()[1:]
+        if line.split()[1].endswith(port) and line.split()[3] == b"0A"  # LISTEN
+    }
+    for pid in [cells.process.pid, *_descendants(cells.process.pid)]:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}").encode()
+                if target.startswith(b"socket:[") and target[8:-1] in inodes:
+                    holders.add(pid)
+    assert holders == {cells.process.pid}
+
+
+def _descendants(pid: int) -> list[int]:
+    found = children(pid)
+    return found + [d for child in found for d in _descendants(child)]
 
 
 def test_other_requests_on_any_connection_reach_the_primary(

@@ -47,7 +47,7 @@ PR_SET_PDEATHSIG = 1
 @dataclass
 class CellConfig:
     index: int  # 1 .. cells - 1 (0 is the primary)
-    cells: int
+    cells: int  # processes: the primary and its cells (slots of the shared memory)
     cpu: int
     spread: list[int]  # every CPU of the server (long-running environments go there)
     data_dir: str

@@ -1,6 +1,7 @@
-"""The primary deals new connections out to the cells, round robin over itself and every
-cell that is up. Only the primary listens: the port is one process' (a second server on
-it fails to bind, as without cells), and a cell that dies loses only its connections.
+"""The primary deals new connections out to the cells, round robin over every cell that
+is up (it keeps them itself only while none is). Only the primary listens: the port is
+one process' (a second server on it fails to bind, as without cells), and a cell that
+dies loses only its connections.
 
 A connection given away is passed before anything is read from it; the cell serves it
 (protocol.py) or, at its first request that is not a synchronous Invoke, gives it back.
@@ -23,8 +24,10 @@ class Distributor:
     def pick(self) -> HandoffSender | None:
         """The cell that gets the next connection; None: the primary keeps it."""
         ready = [cell for cell in self.cells if cell.ready]
-        self._turn = (self._turn + 1) % (len(ready) + 1)
-        return ready[self._turn - 1] if self._turn else None
+        if not ready:
+            return None
+        self._turn = (self._turn + 1) % len(ready)
+        return ready[self._turn]
 
 
 class DistributingProtocol(HttpProtocol):

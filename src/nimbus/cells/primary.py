@@ -18,34 +18,38 @@ from nimbus.cells.shared import SharedState
 from nimbus.cells.supervisor import Supervisor, cell_configs, socket_path
 from nimbus.config import EngineConfig
 from nimbus.http_protocol import HttpProtocol
-from nimbus.sandbox.placement import CpuPlacement
 from nimbus.tasks import Background
 
 
 @dataclass
 class CellPlan:
-    count: int
+    cells: int  # invoke cells, beside the primary
     cpus: list[int]
     shared: SharedState
-    placement: CpuPlacement  # the primary's: cpus[0]
+
+    @property
+    def processes(self) -> int:
+        return self.cells + 1
 
     @classmethod
     def make(cls, wanted: str, data_dir: Path) -> CellPlan | None:
-        """None for one cell; `auto` is one cell per CPU."""
+        """None for no cells; `auto` is one cell per CPU (none on a single CPU)."""
         cpus = sorted(os.sched_getaffinity(0))
-        count = len(cpus) if wanted == "auto" else int(wanted)
-        if count < 1:
-            raise ValueError(f"--cells must be auto or a number >= 1, not {wanted!r}")
-        count = min(count, len(cpus))
-        if count == 1:
+        if wanted == "auto":
+            count = len(cpus) if len(cpus) > 1 else 0
+        elif wanted.isdigit():
+            count = int(wanted)
+        else:
+            raise ValueError(f"--cells must be auto or a number >= 0, not {wanted!r}")
+        if count == 0:
             return None
         (data_dir / "run").mkdir(parents=True, exist_ok=True)
-        shared = SharedState(data_dir / "run" / "cells.shm", count, create=True)
-        return cls(count, cpus, shared, CpuPlacement(frozenset({cpus[0]}), frozenset(cpus)))
+        shared = SharedState(data_dir / "run" / "cells.shm", count + 1, create=True)
+        return cls(count, cpus, shared)
 
     def engine_overrides(self) -> dict[str, Any]:
         """The primary's share of the sandbox uids (each cell has its own)."""
-        return {"sandbox_uid_count": EngineConfig.sandbox_uid_count // self.count}
+        return {"sandbox_uid_count": EngineConfig.sandbox_uid_count // self.processes}
 
 
 class PrimaryCells:
@@ -72,7 +76,7 @@ class PrimaryCells:
         receiver = HandoffReceiver(Path(self.base.handoff_path), adopt)
         defaults = EngineConfig()
         configs = cell_configs(
-            self.plan.count,
+            self.plan.cells,
             self.plan.cpus,
             self.base,
             defaults.sandbox_uid_base,
@@ -102,7 +106,7 @@ def base_config(
 ) -> CellConfig:
     return CellConfig(
         index=0,
-        cells=plan.count,
+        cells=plan.processes,
         cpu=plan.cpus[0],
         spread=plan.cpus,
         data_dir=str(data_dir),

@@ -98,14 +98,15 @@ class Supervisor:
 def cell_configs(
     count: int, cpus: list[int], base: CellConfig, uid_base: int, uid_count: int
 ) -> list[CellConfig]:
-    """Cells 1 .. count-1, each on its own CPU (the primary has cpus[0]) with its own
-    share of the sandbox uids and its own run directory."""
-    share = uid_count // count
+    """Cells 1 .. count, each on its own CPU (round robin when there are more cells than
+    CPUs), with its own share of the sandbox uids (the primary has the first) and its own
+    run directory."""
+    share = uid_count // (count + 1)
     return [
         replace(
             base,
             index=i,
-            cpu=cpus[i % len(cpus)],
+            cpu=cpus[(i - 1) % len(cpus)],
             socket_path=str(socket_path(Path(base.data_dir), f"cell-{i}")),
             engine={
                 **base.engine,
@@ -114,7 +115,7 @@ def cell_configs(
                 "sandbox_uid_count": share,
             },
         )
-        for i in range(1, count)
+        for i in range(1, count + 1)
     ]
 
 
