@@ -120,6 +120,17 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """A server's CPU time: its process and its invoke cells (`--cells`), not environments."""
+    total = process_cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                if b"nimbus.cells.cell" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    total += process_cpu_seconds(int(child))
+    return total
+
+
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -225,9 +236,9 @@ def run_wrk(
     threads = 1 if connections == 1 else 2
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
     argv += ["--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}/"]
-    cpu = process_cpu_seconds(server_pid) if server_pid else 0.0
+    cpu = server_cpu_seconds(server_pid) if server_pid else 0.0
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
-    cpu = process_cpu_seconds(server_pid) - cpu if server_pid else 0.0
+    cpu = server_cpu_seconds(server_pid) - cpu if server_pid else 0.0
     line = next((x for x in done.stdout.splitlines() if x.startswith("WRKJSON ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -474,7 +485,7 @@ def profile_server(
 
 
 # the run ------------------------------------------------------------------------------------
-def run(quick: bool, profile: bool) -> dict[str, Any]:
+def run(quick: bool, profile: bool, cells: str = "0") -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     seconds, warmup, n_cold, rounds = (2.0, 1.0, 5, 1) if quick else (4.0, 3.0, 30, 5)
@@ -499,11 +510,13 @@ def run(quick: bool, profile: bool) -> dict[str, Any]:
             "runtime": runtime,
             "memory_mb": 1769,
             "auth": "sigv4",
+            "cells": cells,
         },
     }
     steps = 3 + 2 * len(CONCURRENCY) + n_cold + (1 if profile else 0)
     nimbus_argv = [str(Path(sys.executable).with_name("nimbus")), "server"]
     nimbus_argv += ["--port", str(nimbus_port), "--data-dir", str(data), "--auth", "sigv4"]
+    nimbus_argv += ["--cells", cells]
     ceiling_argv = [sys.executable, str(HERE / "ceiling_app.py"), "--port", str(ceiling_port)]
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     try:
@@ -605,6 +618,7 @@ def show(results: dict[str, Any]) -> None:
             f"Nimbus HTTP Invoke vs raw uvicorn — {results['host']['cpus']} CPUs, "
             f"{s['runtime']}, {s['memory_mb']} MB, auth {s['auth']}, "
             f"halt polling {results['host']['halt_polling']}, "
+            f"--cells {s.get('cells', '0')}, "
             f"median of {s['rounds']} paired rounds of {s['seconds_per_run']:g} s"
         )
     )
@@ -689,12 +703,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="short runs (smoke test)")
     parser.add_argument("--profile", action="store_true", help="py-spy the server under load")
+    parser.add_argument("--cells", default="0", help="nimbus server --cells (README: cells)")
     args = parser.parse_args()
-    results = run(args.quick, args.profile)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
+    results = run(args.quick, args.profile, args.cells)
+    out = RESULTS if args.cells == "0" else RESULTS.with_name(f"http-cells-{args.cells}.json")
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
     show(results)
-    print(f"wrote {RESULTS}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
