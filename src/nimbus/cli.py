@@ -328,10 +328,10 @@ def doctor() -> None:
 
 def _doctor_placement() -> None:
     """CPU placement (NIMBUS_CPU_PLACEMENT) and the wake-up costs that decide it."""
-    from nimbus.sandbox.placement import CpuPlacement
+    from nimbus.sandbox.placement import DEFAULT_MODE, CpuPlacement
     from nimbus.sandbox.wakeups import same_and_cross_cpu
 
-    mode = os.environ.get("NIMBUS_CPU_PLACEMENT", "spread")
+    mode = os.environ.get("NIMBUS_CPU_PLACEMENT", DEFAULT_MODE)
     try:
         placement = CpuPlacement.choose(mode)
     except ValueError as e:

@@ -17,7 +17,7 @@ from nimbus.app import Nimbus, ServerConfig
 from nimbus.cells.distribute import DistributingProtocol
 from nimbus.cells.primary import CellPlan, PrimaryCells, base_config
 from nimbus.http_protocol import HttpProtocol
-from nimbus.sandbox.placement import CpuPlacement
+from nimbus.sandbox.placement import DEFAULT_MODE, CpuPlacement
 from nimbus.services.accounts import load_credentials
 
 console = Console(stderr=True)
@@ -54,8 +54,10 @@ def serve(
         )
     data_dir = data_dir.expanduser()
     try:
-        placement = CpuPlacement.choose(os.environ.get("NIMBUS_CPU_PLACEMENT", "spread"))
+        placement = CpuPlacement.choose(os.environ.get("NIMBUS_CPU_PLACEMENT", DEFAULT_MODE))
         plan = CellPlan.make(cells, data_dir)
+        if plan is not None and placement is not None and placement.adaptive:
+            placement = None  # the cells place themselves; the primary stays unpinned
     except ValueError as e:
         raise SystemExit(str(e)) from None
     logging.basicConfig(
@@ -72,7 +74,7 @@ def serve(
         shared=plan.shared if plan else None,
         engine=plan.engine_overrides() if plan else {},
     )
-    if placement is not None:
+    if placement is not None and not placement.adaptive:
         placement.pin_this_process()  # before any thread or zygote starts: they inherit it
     app = Nimbus(config)
 

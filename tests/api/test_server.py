@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import shutil
@@ -386,9 +387,33 @@ def test_pinned_placement_runs_the_server_on_one_cpu(make_server: MakeServer) ->
     lam = placed.client()
     name = create(lam)["FunctionName"]
     assert invoke_json(lam, name)[0]["event"] == {}
-    spread = make_server()  # the default: the kernel places everything
+    spread = make_server(env={"NIMBUS_CPU_PLACEMENT": "spread"})  # the kernel places all
     assert spread.process is not None
     assert allowed_cpus(spread.process.pid) == f"{cpus[0]}-{cpus[-1]}"
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="placement needs two CPUs")
+def test_auto_placement_pins_the_server_while_invokes_come_one_at_a_time(
+    make_server: MakeServer,
+) -> None:
+    """The default, `auto`: spread at first and while invocations overlap, pinned to one
+    CPU once they come one at a time (engine/placing.py)."""
+    from nimbus.sandbox.placement import allowed_cpus
+
+    cpus = sorted(os.sched_getaffinity(0))
+    server = make_server()
+    assert server.process is not None
+    assert allowed_cpus(server.process.pid) == f"{cpus[0]}-{cpus[-1]}"
+    lam = server.client()
+    name = create(lam)["FunctionName"]
+    deadline = time.monotonic() + 10
+    while allowed_cpus(server.process.pid) != str(cpus[-1]):
+        assert time.monotonic() < deadline, "never pinned"
+        assert invoke_json(lam, name)[0]["event"] == {}
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        slow = {"action": "sleep", "seconds": 0.2}  # the four overlap
+        list(pool.map(lambda _: invoke_json(lam, name, slow), range(4)))
+    assert allowed_cpus(server.process.pid) == f"{cpus[0]}-{cpus[-1]}"
 
 
 def test_bad_cpu_placement_is_refused(tmp_path: Path) -> None:
@@ -398,5 +423,5 @@ def test_bad_cpu_placement_is_refused(tmp_path: Path) -> None:
         env={**os.environ, "NIMBUS_CPU_PLACEMENT": "everywhere"},
     )  # fmt: skip
     assert result.returncode != 0
-    assert "NIMBUS_CPU_PLACEMENT must be one of spread, pinned" in result.stderr
+    assert "NIMBUS_CPU_PLACEMENT must be one of auto, spread, pinned" in result.stderr
     assert "Traceback" not in result.stderr

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness import EngineHarness
-from nimbus.sandbox.placement import REPIN_AFTER, CpuPlacement, allowed_cpus
+from nimbus.engine.placing import PIN_AFTER_TICKS, TICK_S
+from nimbus.sandbox.placement import REPIN_AFTER, CpuPlacement, allowed_cpus, set_affinity, threads
 
 CPUS = sorted(os.sched_getaffinity(0))
 pytestmark = pytest.mark.skipif(len(CPUS) < 2, reason="placement needs two CPUs")
@@ -66,8 +68,11 @@ def test_choose() -> None:
     assert chosen == CpuPlacement(frozenset({3}), frozenset({0, 1, 2, 3}))
     assert CpuPlacement.choose("pinned", [5]) is None  # one CPU: nothing to place
     assert CpuPlacement.choose("spread", [0, 1]) is None
-    with pytest.raises(ValueError, match="NIMBUS_CPU_PLACEMENT must be one of spread, pinned"):
-        CpuPlacement.choose("auto", [0, 1])
+    with pytest.raises(ValueError, match="must be one of auto, spread, pinned: 'everywhere'"):
+        CpuPlacement.choose("everywhere", [0, 1])
+    auto = CpuPlacement.choose("auto", [0, 1])
+    assert auto == CpuPlacement(frozenset({1}), frozenset({0, 1}), adaptive=True)
+    assert auto.describe().startswith("while invocations come one at a time, server and")
     assert "CPU 3" in chosen.describe() and "CPUs 0-3" in chosen.describe()
 
 
@@ -108,3 +113,39 @@ def test_without_placement_nothing_is_pinned(make_engine: object) -> None:
 def test_allowed_cpus_reads_proc() -> None:
     listed = allowed_cpus(os.getpid())
     assert listed and all(part.replace("-", "").isdigit() for part in listed.split(","))
+
+
+def test_auto_pins_one_at_a_time_and_spreads_when_invocations_overlap(tmp_path: Path) -> None:
+    auto = CpuPlacement.choose("auto")
+    assert auto is not None and auto.adaptive
+    hot, spread = sorted(auto.hot), sorted(auto.spread)
+    harness = EngineHarness(tmp_path / "e", placement=auto)
+    try:
+        switch = harness.engine.placing.switch
+        assert switch is not None
+        spec = harness.deploy(REPORTER)
+        assert call(harness, spec)["main"] == spread  # it starts spread
+        assert allowed_cpus(os.getpid()) == f"{spread[0]}-{spread[-1]}"
+
+        def until(wanted: list[int]) -> None:
+            """One invocation at a time until the environment is where it should be."""
+            for _ in range(int(20 * PIN_AFTER_TICKS)):  # ~20x the calm time it needs
+                if call(harness, spec) == {"main": wanted, "thread": wanted}:
+                    return
+                time.sleep(TICK_S / 2)
+            raise AssertionError(f"never placed on {wanted}")
+
+        until(hot)  # invocations one at a time: the server's threads and the environment
+        assert allowed_cpus(os.getpid()) == str(hot[-1])
+        # A second invocation in flight spreads everything at once, the first one too.
+        both = harness.invoke_many(spec, [{"sleep": 0.1}, {"sleep": 0.1}], concurrency=2)
+        for result in both:
+            assert json.loads(result.payload) == {"main": spread, "thread": spread}
+        assert allowed_cpus(os.getpid()) == f"{spread[0]}-{spread[-1]}"
+        until(hot)  # and back, once they come one at a time again
+        time.sleep(4 * TICK_S)  # idle: everything spread again
+        assert allowed_cpus(os.getpid()) == f"{spread[0]}-{spread[-1]}"
+        assert switch.switches >= 4
+    finally:
+        harness.close()
+        set_affinity(threads(os.getpid()), frozenset(CPUS))  # this test process' threads

@@ -16,6 +16,7 @@ from nimbus.config import EngineConfig
 from nimbus.engine import outcomes
 from nimbus.engine.environment import Environment
 from nimbus.engine.launcher import Launcher
+from nimbus.engine.placing import Placing
 from nimbus.engine.pool import FunctionPool
 from nimbus.engine.runtimes import RuntimeRegistry
 from nimbus.engine.transport import EnvironmentGone
@@ -26,12 +27,7 @@ from nimbus.models import gb_seconds as to_gb_seconds
 from nimbus.obs import logs
 from nimbus.sandbox import host, sdk
 from nimbus.sandbox.cgroups import CgroupManager
-from nimbus.sandbox.placement import (
-    INIT_RELEASE_AFTER_S,
-    RELEASE_AFTER_S,
-    REPIN_AFTER,
-    CpuPlacement,
-)
+from nimbus.sandbox.placement import CpuPlacement
 from nimbus.sandbox.plan import rootfs_spec
 from nimbus.types import LogSink, MeteringSink
 
@@ -70,8 +66,8 @@ class Engine:
     ) -> None:
         self.config = config
         self.peers = peers
-        # Environments inherit the server's (hot) CPU; long runs are spread (placement.py).
-        self.placement = placement
+        # Environments share the server's CPU while their invocations are short (placing.py).
+        self.placing = Placing(placement, lambda: list(self._by_pid.values()))
         self.logs = logs_sink
         self.metering = metering
         self.runtimes = RuntimeRegistry(config.runtime_paths)
@@ -88,6 +84,7 @@ class Engine:
         self._in_flight = 0
         self._fn_in_flight: defaultdict[str, int] = defaultdict(int)
         self._reaper: asyncio.Task[None] | None = None
+        self._switcher: asyncio.Task[None] | None = None
         self._closing = False
         self._idle_waiters: set[asyncio.Task[None]] = set()
 
@@ -111,14 +108,19 @@ class Engine:
         self._launcher = Launcher(self.config, self._cgroups if isolate else None, isolate)
         self._sdk = await asyncio.to_thread(sdk.prepare, self.config.data_dir)
         self._reaper = asyncio.create_task(self._reap_forever())
+        if self.placing.switch is not None:
+            self._switcher = asyncio.create_task(
+                self.placing.switch_forever(lambda: self._in_flight)
+            )
 
     async def close(self) -> None:
         """Stop taking work, wait for in-flight invocations, then tear everything down."""
         self._closing = True
         while self._in_flight:
             await asyncio.sleep(0.01)
-        if self._reaper:
-            self._reaper.cancel()
+        for task in (self._reaper, self._switcher):
+            if task is not None:
+                task.cancel()
         for task in self._sdk_compiling.values():
             task.cancel()
         await asyncio.gather(*self._sdk_compiling.values(), return_exceptions=True)
@@ -194,13 +196,11 @@ class Engine:
             self._evict_least_recently_used()
         started = time.perf_counter()
         env = await self._launcher.launch(zygote, spec, init_type)
-        if self.placement is not None:
-            self.placement.pin([env.pid])  # (inherited from `nimbus server` already)
+        release = self.placing.launched(env)  # a heavy INIT must not hold the server's CPU
         self._by_pid[env.pid] = env
         if env.pid in self._early_exits:
             self._on_exit(env.pid, self._early_exits.pop(env.pid))
         init_timeout = max(spec.timeout_s, 10.0)
-        release = self._release_later(env)  # a heavy INIT must not hold the server's CPU
         try:
             answer = await asyncio.wait_for(env.transport.ready(), init_timeout)
         except (EnvironmentGone, TimeoutError):
@@ -272,6 +272,7 @@ class Engine:
             raise TooManyRequests("Rate Exceeded.", "ConcurrentInvocationLimitExceeded")
         self._in_flight += 1
         self._fn_in_flight[fn] += 1
+        self.placing.admitted(self._in_flight)
         if peers is not None:
             peers.report_in_flight(self._in_flight)
         return fn
@@ -338,7 +339,7 @@ class Engine:
             invocation.deadline_ms = int(wall_start * 1000 + spec.timeout_s * 1000)
             if not invocation.invoked_arn:
                 invocation.invoked_arn = spec.arn
-            self._arm_deadline(env, spec.timeout_s)
+            self.placing.arm_deadline(env, spec.timeout_s)
             try:
                 answer = await env.transport.invoke(invocation)
                 verdict = outcomes.from_answer(answer)
@@ -349,9 +350,9 @@ class Engine:
             finally:
                 if env.timer is not None:
                     env.timer.cancel()
+                    env.timer = None
             duration_ms = (time.perf_counter() - started) * 1000
-            if self.placement is not None:
-                self._place_after(env, duration_ms)
+            self.placing.finished(env, duration_ms)
             if verdict.outcome == "timeout":
                 duration_ms = spec.timeout_s * 1000
         billed = billed_ms(duration_ms + (init_ms or 0.0))
@@ -393,45 +394,6 @@ class Engine:
             log=text,
             record=record,
         )
-
-    # CPU placement ------------------------------------------------------------------------
-    def _arm_deadline(self, env: Environment, timeout_s: float) -> None:
-        """The invocation's timeout; first, while the environment is on the server's CPU,
-        the moment it stops counting as short and is spread over every CPU."""
-        loop = asyncio.get_running_loop()
-        if self.placement is None or env.released or timeout_s <= RELEASE_AFTER_S:
-            env.timer = loop.call_later(timeout_s, env.expire)
-            return
-
-        def long_running() -> None:
-            self._release(env)
-            env.timer = loop.call_later(timeout_s - RELEASE_AFTER_S, env.expire)
-
-        env.timer = loop.call_later(RELEASE_AFTER_S, long_running)
-
-    def _release_later(self, env: Environment) -> asyncio.TimerHandle | None:
-        if self.placement is None or env.released:
-            return None
-        return asyncio.get_running_loop().call_later(INIT_RELEASE_AFTER_S, self._release, env)
-
-    def _release(self, env: Environment) -> None:
-        assert self.placement is not None
-        if env.alive and not env.released:
-            env.released, env.short_runs = True, 0
-            self.placement.release(env.tasks())
-
-    def _place_after(self, env: Environment, duration_ms: float) -> None:
-        """A released environment comes back after REPIN_AFTER short runs in a row."""
-        assert self.placement is not None
-        if not env.released or not env.alive:
-            return
-        if duration_ms >= RELEASE_AFTER_S * 1000:
-            env.short_runs = 0
-            return
-        env.short_runs += 1
-        if env.short_runs >= REPIN_AFTER:
-            env.released = False
-            self.placement.pin(env.tasks())
 
     # housekeeping ----------------------------------------------------------------------
     async def _reap_forever(self) -> None:

@@ -58,7 +58,8 @@ class Environment:
         # CPU placement (sandbox/placement.py): on the server's CPU unless released
         self.released = False
         self.short_runs = 0  # short invocations in a row since it was released
-        self.timer: asyncio.TimerHandle | None = None  # the running invocation's next deadline
+        # The running invocation's next deadline; None between invocations.
+        self.timer: asyncio.TimerHandle | None = None
 
     @property
     def alive(self) -> bool:

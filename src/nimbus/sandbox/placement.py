@@ -16,7 +16,9 @@ Setting affinity is one system call per thread, made only when an environment ch
 side. This is NIMBUS_CPU_PLACEMENT=pinned, for low concurrency: at one connection it cut
 Invoke's p50 by ~15% and the server's CPU per request by ~15% in paired runs here, while
 at 8 and 64 connections it served a third fewer invocations (one CPU does the server's and
-the environments' work). The default, `spread`, leaves placement to the kernel.
+the environments' work). `spread` leaves placement to the kernel. The default, `auto`,
+is `pinned` while invocations come one at a time and `spread` as soon as two overlap
+(engine/placing.py).
 """
 
 from __future__ import annotations
@@ -30,13 +32,15 @@ from pathlib import Path
 RELEASE_AFTER_S = 0.005  # an invocation running longer is not short
 INIT_RELEASE_AFTER_S = 0.05  # INIT takes a few ms even when light (imports, sandbox)
 REPIN_AFTER = 3
-MODES = ("spread", "pinned")
+MODES = ("auto", "spread", "pinned")
+DEFAULT_MODE = "auto"
 
 
 @dataclass(frozen=True)
 class CpuPlacement:
     hot: frozenset[int]  # the server's CPU, and short-running environments'
     spread: frozenset[int]  # every CPU the server may use
+    adaptive: bool = False  # `auto`: pinned only while invocations come one at a time
 
     @classmethod
     def choose(cls, mode: str, allowed: Iterable[int] | None = None) -> CpuPlacement | None:
@@ -46,7 +50,7 @@ class CpuPlacement:
         cpus = frozenset(os.sched_getaffinity(0) if allowed is None else allowed)
         if mode == "spread" or len(cpus) < 2:
             return None
-        return cls(frozenset({max(cpus)}), cpus)
+        return cls(frozenset({max(cpus)}), cpus, adaptive=mode == "auto")
 
     def pin_this_process(self) -> None:
         """Every thread of this process on the hot CPU (threads and children started later
@@ -60,10 +64,13 @@ class CpuPlacement:
         set_affinity(tasks, self.spread)
 
     def describe(self) -> str:
-        return (
+        pinned = (
             f"server and short invocations on CPU {_cpus(self.hot)}; environments running "
             f"over {RELEASE_AFTER_S * 1000:g} ms spread over CPUs {_cpus(self.spread)}"
         )
+        if not self.adaptive:
+            return pinned
+        return f"while invocations come one at a time, {pinned}; else left to the kernel"
 
 
 def set_affinity(tasks: Iterable[int], cpus: frozenset[int]) -> None:
