@@ -50,6 +50,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).parent))
 from floors import summary
 from nimbus.engine.runtimes import RuntimeRegistry
+from nimbus.sandbox.placement import DEFAULT_MODE
 from nimbus.sandbox.tuning import HALT_POLL_NS
 from nimbus.services.accounts import load_credentials
 
@@ -511,6 +512,7 @@ def run(quick: bool, profile: bool, cells: str = "0") -> dict[str, Any]:
             "memory_mb": 1769,
             "auth": "sigv4",
             "cells": cells,
+            "cpu_placement": os.environ.get("NIMBUS_CPU_PLACEMENT", DEFAULT_MODE),
         },
     }
     steps = 3 + 2 * len(CONCURRENCY) + n_cold + (1 if profile else 0)
@@ -618,7 +620,7 @@ def show(results: dict[str, Any]) -> None:
             f"Nimbus HTTP Invoke vs raw uvicorn — {results['host']['cpus']} CPUs, "
             f"{s['runtime']}, {s['memory_mb']} MB, auth {s['auth']}, "
             f"halt polling {results['host']['halt_polling']}, "
-            f"--cells {s.get('cells', '0')}, "
+            f"--cells {s.get('cells', '0')}, placement {s.get('cpu_placement', 'spread')}, "
             f"median of {s['rounds']} paired rounds of {s['seconds_per_run']:g} s"
         )
     )
