@@ -129,7 +129,7 @@ def test_auto_pins_one_at_a_time_and_spreads_when_invocations_overlap(tmp_path: 
 
         def until(wanted: list[int]) -> None:
             """One invocation at a time until the environment is where it should be."""
-            for _ in range(int(20 * PIN_AFTER_TICKS)):  # ~20x the calm time it needs
+            for _ in range(20 * PIN_AFTER_TICKS):  # ~20x the calm time it needs
                 if call(harness, spec) == {"main": wanted, "thread": wanted}:
                     return
                 time.sleep(TICK_S / 2)

@@ -109,9 +109,7 @@ class Engine:
         self._sdk = await asyncio.to_thread(sdk.prepare, self.config.data_dir)
         self._reaper = asyncio.create_task(self._reap_forever())
         if self.placing.switch is not None:
-            self._switcher = asyncio.create_task(
-                self.placing.switch_forever(lambda: self._in_flight)
-            )
+            self._switcher = asyncio.create_task(self.placing.switch.run(lambda: self._in_flight))
 
     async def close(self) -> None:
         """Stop taking work, wait for in-flight invocations, then tear everything down."""

@@ -59,6 +59,11 @@ class PlacementSwitch:
             if in_flight > 1 and self.active is not None:
                 self.spread()
 
+    async def run(self, in_flight: Callable[[], int]) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.tick(in_flight())
+
     def tick(self, in_flight: int) -> None:
         peak, self._peak = max(self._peak, in_flight), in_flight
         if peak != 1:  # overlapping (spread already), or idle
@@ -73,7 +78,7 @@ class PlacementSwitch:
     def pin(self) -> None:
         placement = self.active = self.placement
         self.switches += 1
-        set_affinity(threads(os.getpid()), placement.hot)
+        placement.pin_this_process()
         for env in self._environments():
             if not env.alive:
                 continue
@@ -111,12 +116,6 @@ class Placing:
     def admitted(self, in_flight: int) -> None:
         if self.switch is not None:
             self.switch.admitted(in_flight)
-
-    async def switch_forever(self, in_flight: Callable[[], int]) -> None:
-        switch = self.switch
-        while switch is not None:
-            await asyncio.sleep(TICK_S)
-            switch.tick(in_flight())
 
     def launched(self, env: Environment) -> asyncio.TimerHandle | None:
         """A new environment (INIT starting): placed now; the timer that spreads it if its
